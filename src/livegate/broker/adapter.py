@@ -1,0 +1,73 @@
+"""The contract a custom broker implements.
+
+An adapter maps one broker protocol onto these few async methods and
+nothing else: no retries, no dedup, no state machine, no journal; the
+gateway owns all of that. See docs/adapter-guide.md for a worked example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol, runtime_checkable
+
+import msgspec
+
+from livegate.model.account import AccountSnapshot
+from livegate.model.orders import OrderIntent
+from livegate.model.reports import BrokerReport, OrderReport, TradeReport
+
+
+class Capabilities(msgspec.Struct, frozen=True):
+    """What the broker can do, so the gateway knows what it must make up for.
+
+    dedups_client_order_id: the broker refuses a second order with a known
+        client id; only then may the gateway resend after an unknown outcome.
+    query_by_client_order_id: `order_status` works with a client id alone.
+    cancel_by_client_order_id: cancel works before the broker id is known.
+    """
+
+    dedups_client_order_id: bool = False
+    query_by_client_order_id: bool = False
+    cancel_by_client_order_id: bool = False
+
+
+@runtime_checkable
+class BrokerAdapter(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    async def connect(self) -> None:
+        """Open the session and authenticate. Raises BrokerAuthError / BrokerNetworkError."""
+
+    async def close(self) -> None: ...
+
+    async def heartbeat(self) -> int:
+        """Round trip to the broker; returns the broker's clock in ns (0 if it has none)."""
+
+    async def place(self, intent: OrderIntent) -> str | None:
+        """Send a new order. Returns the broker order id when the broker gives it now.
+
+        Further news (acks, fills, cancels) comes through `reports()`.
+        """
+
+    async def cancel(self, client_order_id: str, broker_order_id: str | None) -> None:
+        """Ask the broker to cancel. The confirmation comes through `reports()`."""
+
+    async def order_status(
+        self, client_order_id: str, broker_order_id: str | None
+    ) -> OrderReport | None:
+        """The broker's current report for one order, or None if it has no such order."""
+
+    async def open_orders(self) -> Sequence[OrderReport]: ...
+
+    async def today_trades(self) -> Sequence[TradeReport]: ...
+
+    async def account(self) -> AccountSnapshot:
+        """Cash and positions as the broker states them."""
+
+    def reports(self) -> AsyncIterator[BrokerReport]:
+        """The stream of everything the broker tells us, in the order it arrives.
+
+        Ends when the session ends. Duplicates and disorder are expected:
+        the gateway deduplicates and orders them.
+        """

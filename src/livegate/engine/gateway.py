@@ -1,0 +1,426 @@
+"""The Gateway: the one way orders go out and reports come in.
+
+Every change follows the same path: journal the event, wait until it is
+durable, apply it to the order book in journal order, then tell the
+strategy. Submits and cancels journal their intent before touching the
+wire; reports are journaled before they change anything. See
+docs/decisions/0001-core-gateway.md for why it is shaped this way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from livegate import __version__
+from livegate.broker.adapter import BrokerAdapter
+from livegate.broker.errors import (
+    BrokerAuthError,
+    BrokerNetworkError,
+    BrokerRejected,
+    BrokerThrottled,
+)
+from livegate.engine.order_book import OrderBook
+from livegate.journal.journal import Journal
+from livegate.model.account import CashBalance, Position
+from livegate.model.enums import OrderStatus, RejectReason
+from livegate.model.errors import (
+    DuplicateClientOrderIdError,
+    GatewayNotRunningError,
+    JournalError,
+    OrderNotFoundError,
+)
+from livegate.model.events import (
+    AccountBaseline,
+    Anomaly,
+    CancelRequested,
+    GatewayStarted,
+    JournalEvent,
+    OrderDenied,
+    Received,
+    SubmitUnknown,
+)
+from livegate.model.instrument import InstrumentRegistry
+from livegate.model.orders import Order, OrderIntent, OrderRequest, OrderSnapshot
+from livegate.model.reports import (
+    BrokerReport,
+    CancelRejectReport,
+    ExecutionReport,
+    Fill,
+    OrderReport,
+)
+from livegate.model.validation import validate_request
+
+log = logging.getLogger("livegate.gateway")
+T = TypeVar("T")
+
+OrderCallback = Callable[[OrderSnapshot], object]
+TradeCallback = Callable[[Fill], object]
+ExecCallback = Callable[[ExecutionReport], object]
+
+
+@dataclass
+class GatewayConfig:
+    account: str = "default"
+    place_timeout: float = 10.0
+    cancel_timeout: float = 10.0
+
+
+class Gateway:
+    def __init__(
+        self,
+        adapter: BrokerAdapter,
+        journal: Journal,
+        instruments: InstrumentRegistry,
+        config: GatewayConfig | None = None,
+    ) -> None:
+        self.adapter = adapter
+        self.journal = journal
+        self.instruments = instruments
+        self.config = config or GatewayConfig()
+        self.book = OrderBook(instruments)
+        self.anomalies: Counter[str] = Counter()
+        self.callback_errors = 0
+        self._order_cbs: list[OrderCallback] = []
+        self._trade_cbs: list[TradeCallback] = []
+        self._exec_cbs: list[ExecCallback] = []
+        self._inbox: deque[tuple[asyncio.Future[None], JournalEvent]] = deque()
+        self._last_batch: asyncio.Future[None] | None = None
+        self._cancels_in_flight: dict[str, asyncio.Future[None]] = {}
+        self._ingest_task: asyncio.Task[None] | None = None
+        self._running = False
+        self._id_prefix = secrets.token_hex(4)
+        self._id_counter = 0
+
+    # -- subscriptions -----------------------------------------------------
+    def on_order(self, callback: OrderCallback) -> OrderCallback:
+        self._order_cbs.append(callback)
+        return callback
+
+    def on_trade(self, callback: TradeCallback) -> TradeCallback:
+        self._trade_cbs.append(callback)
+        return callback
+
+    def on_execution_report(self, callback: ExecCallback) -> ExecCallback:
+        self._exec_cbs.append(callback)
+        return callback
+
+    # -- lifecycle -----------------------------------------------------------
+    async def start(self) -> None:
+        """Rebuild from the journal, connect, recover, and only then accept orders."""
+        self.journal.open()
+        for _, event in self.journal.replay():  # no callbacks: the strategy saw these
+            self.book.apply(event)
+        self.book.on_change = self._dispatch
+        self.book.on_anomaly = self._anomaly
+        await self.journal.start()
+        self._record_nowait(GatewayStarted(time.time_ns(), self.adapter.name, __version__))
+        await self.adapter.connect()
+        if self.book.baseline is None:
+            await self._record(AccountBaseline(await self.adapter.account()))
+        self._ingest_task = asyncio.create_task(self._ingest_stream(), name="livegate-ingest")
+        for order in [o for o in self.book.orders.values() if o.status is OrderStatus.NEW]:
+            # Journaled by the previous run but never acknowledged: it may or
+            # may not have gone out. Never resent; the broker is asked.
+            await self._record(
+                SubmitUnknown(order.client_order_id, "in flight at restart", time.time_ns())
+            )
+        await self.recover()
+        self._running = True
+
+    async def stop(self) -> None:
+        self._running = False
+        await self.journal.drain()
+        self._drain_inbox()
+        await self.adapter.close()
+        if self._ingest_task is not None:
+            try:
+                await asyncio.wait_for(self._ingest_task, 5)
+            except (TimeoutError, asyncio.CancelledError):
+                self._ingest_task.cancel()
+            self._ingest_task = None
+        await self.journal.drain()
+        self._drain_inbox()
+        await self.journal.close()
+
+    async def __aenter__(self) -> Gateway:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    # -- orders ----------------------------------------------------------------
+    def new_client_order_id(self) -> str:
+        while True:
+            self._id_counter += 1
+            coid = f"LG{self._id_prefix}{self._id_counter:08d}"
+            if coid not in self.book.orders:
+                return coid
+
+    async def submit_order(self, request: OrderRequest) -> OrderSnapshot:
+        """Send an order at most once per client_order_id.
+
+        A duplicate submit of an active order returns that order and sends
+        nothing; the id of a finished order cannot be reused.
+        """
+        self._require_running()
+        coid = request.client_order_id or self.new_client_order_id()
+        existing = self.book.orders.get(coid)
+        if existing is not None:
+            if existing.status.is_open:
+                return existing.snapshot()
+            raise DuplicateClientOrderIdError(
+                f"client_order_id {coid} belongs to a finished order ({existing.status})"
+            )
+        now = time.time_ns()
+        intent = validate_request(
+            request, self.instruments, account=self.config.account, client_order_id=coid, ts_ns=now
+        )
+        order = self.book.open_order(intent)
+        try:
+            await self._record(intent)
+        except JournalError:
+            self.book.forget(coid)  # never durable, never sent: it did not happen
+            raise
+        await self._place(order, intent)
+        return order.snapshot()
+
+    async def _place(self, order: Order, intent: OrderIntent) -> None:
+        coid = order.client_order_id
+        try:
+            async with asyncio.timeout(self.config.place_timeout):
+                boid = await self.adapter.place(intent)
+        except BrokerRejected as exc:
+            report = OrderReport(
+                OrderStatus.REJECTED, coid, reject_reason=exc.reason, text=exc.text
+            )
+            await self._record(Received(report, time.time_ns(), "place"))
+        except (BrokerNetworkError, BrokerThrottled, BrokerAuthError) as exc:
+            # Certainly not at the broker: refused here, nothing to recover.
+            reason = {
+                BrokerThrottled: RejectReason.THROTTLED,
+                BrokerAuthError: RejectReason.AUTH_FAILED,
+            }.get(type(exc), RejectReason.NOT_READY)
+            await self._record(OrderDenied(coid, reason, f"not sent: {exc}", time.time_ns()))
+        except Exception as exc:  # timeout, UnknownOutcome, adapter bug: ask the broker later
+            log.warning("submit outcome unknown for %s: %r", coid, exc)
+            await self._record(SubmitUnknown(coid, repr(exc), time.time_ns()))
+        else:
+            if boid:
+                ack = OrderReport(OrderStatus.SUBMITTED, coid, boid, ts_ns=time.time_ns())
+                await self._record(Received(ack, ack.ts_ns, "place"))
+
+    async def cancel_order(
+        self, client_order_id: str | None = None, broker_order_id: str | None = None
+    ) -> OrderSnapshot:
+        """Idempotent: a finished order returns its final state; one cancel in flight at most."""
+        self._require_running()
+        order = self.book.find(client_order_id, broker_order_id)
+        if order is None:
+            raise OrderNotFoundError(
+                f"no order with client id {client_order_id!r} / broker id {broker_order_id!r}"
+            )
+        coid = order.client_order_id
+        in_flight = self._cancels_in_flight.get(coid)
+        if in_flight is not None:
+            # One request on the wire per order; the others share its outcome.
+            await asyncio.shield(in_flight)
+            return order.snapshot()
+        if order.status.is_terminal or order.status is OrderStatus.PENDING_CANCEL:
+            return order.snapshot()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._cancels_in_flight[coid] = done
+        try:
+            await self._record(CancelRequested(coid, time.time_ns()))
+            # Re-read: a report applied meanwhile may have finished the order.
+            if self.book.orders[coid].status is OrderStatus.PENDING_CANCEL:
+                await self._send_cancel(order)
+        finally:
+            del self._cancels_in_flight[coid]
+            done.set_result(None)
+        return order.snapshot()
+
+    async def _send_cancel(self, order: Order) -> None:
+        coid, boid = order.client_order_id, order.broker_order_id
+        try:
+            async with asyncio.timeout(self.config.cancel_timeout):
+                await self.adapter.cancel(coid, boid)
+        except (BrokerRejected, BrokerNetworkError, BrokerThrottled, BrokerAuthError) as exc:
+            # Refused or never sent: the order lives on and may be cancelled again.
+            report = CancelRejectReport(coid, boid, f"cancel failed: {exc}", time.time_ns())
+            await self._record(Received(report, report.ts_ns, "cancel"))
+        except Exception as exc:
+            # Outcome unknown: stays PENDING_CANCEL until the broker's reports
+            # or a recovery sync say what happened.
+            log.warning("cancel outcome unknown for %s: %r", coid, exc)
+
+    # -- recovery ----------------------------------------------------------------
+    async def recover(self) -> None:
+        """Bring local state to the broker's after a start or reconnect."""
+        if self.adapter.capabilities.query_by_client_order_id:
+            for order in [o for o in self.book.orders.values() if o.status is OrderStatus.UNKNOWN]:
+                report = await self.adapter.order_status(
+                    order.client_order_id, order.broker_order_id
+                )
+                if report is not None:
+                    await self._record(Received(report, time.time_ns(), "sync"))
+        await self.sync_today_trades()
+        await self.sync_open_orders()
+
+    async def sync_open_orders(self) -> None:
+        """Apply the broker's view of open orders, and learn how our open orders ended."""
+        broker_open = await self.adapter.open_orders()
+        seen: set[str] = set()
+        for report in broker_open:
+            order = self.book.find(report.client_order_id, report.broker_order_id)
+            if order is None:
+                continue  # external order: recorded by reconciliation, never adopted here
+            seen.add(order.client_order_id)
+            if order.status is not report.status or (report.cum_qty or 0) > order.reported_cum_qty:
+                self._ingest(report, "sync")
+        by_client_id = self.adapter.capabilities.query_by_client_order_id
+        for order in list(self.book.open_orders()):
+            if order.client_order_id in seen or order.status is OrderStatus.UNKNOWN:
+                continue
+            if order.broker_order_id is None and not by_client_id:
+                continue
+            status = await self.adapter.order_status(order.client_order_id, order.broker_order_id)
+            if status is not None and status.status is not order.status:
+                self._ingest(status, "sync")
+        await self.journal.drain()
+        self._drain_inbox()
+
+    async def sync_today_trades(self) -> None:
+        """Count the broker's fills we missed; fills we hold are skipped, never recounted."""
+        known = self.book.fill_keys
+        for trade in await self.adapter.today_trades():
+            if trade.dedup_key() not in known:
+                self._ingest(trade, "sync")
+        await self.journal.drain()
+        self._drain_inbox()
+
+    # -- queries -----------------------------------------------------------------
+    def order(self, client_order_id: str) -> OrderSnapshot:
+        order = self.book.orders.get(client_order_id)
+        if order is None:
+            raise OrderNotFoundError(f"no order with client id {client_order_id!r}")
+        return order.snapshot()
+
+    def orders(self, open_only: bool = False) -> list[OrderSnapshot]:
+        source: Iterable[Order] = (
+            self.book.open_orders() if open_only else self.book.orders.values()
+        )
+        return [o.snapshot() for o in source]
+
+    def trades(self) -> list[Fill]:
+        return list(self.book.fills)
+
+    def positions(self) -> list[Position]:
+        return [p for p in self.book.ledger.positions.values() if p.quantity != 0]
+
+    def cash(self) -> CashBalance:
+        return self.book.ledger.balance(self.book.reserved_cash())
+
+    # -- the write-ahead path ----------------------------------------------------
+    def _require_running(self) -> None:
+        if not self._running:
+            raise GatewayNotRunningError("gateway is not running; start() it first")
+        if self.journal.failed is not None:
+            raise JournalError(f"journal failed, trading stopped: {self.journal.failed}")
+
+    def _ingest(self, report: BrokerReport, source: str) -> asyncio.Future[None]:
+        return self._record_nowait(Received(report, time.time_ns(), source))
+
+    def _record_nowait(self, event: JournalEvent) -> asyncio.Future[None]:
+        """Journal an event; it is applied once durable, in journal order."""
+        future = self.journal.append(event)
+        self._inbox.append((future, event))
+        if future is not self._last_batch:
+            self._last_batch = future
+            future.add_done_callback(self._drain_inbox)
+        return future
+
+    async def _record(self, event: JournalEvent) -> None:
+        """Journal an event and return once it is durable and applied."""
+        await self._record_nowait(event)
+        self._drain_inbox()
+
+    def _drain_inbox(self, _: object = None) -> None:
+        inbox, apply = self._inbox, self.book.apply
+        while inbox and inbox[0][0].done():
+            future, event = inbox.popleft()
+            if future.cancelled() or future.exception() is not None:
+                # Not durable: must not be applied. The journal is now failed and
+                # the gateway refuses new orders (see _require_running).
+                continue
+            apply(event)
+
+    async def _ingest_stream(self) -> None:
+        try:
+            async for report in self.adapter.reports():
+                self._ingest(report, "stream")
+        except JournalError:
+            log.error("journal failed; report ingest stopped")
+        except Exception:
+            log.exception("report stream ended with an error")
+
+    # -- telling the strategy ----------------------------------------------------
+    def _dispatch(self, order: Order, fill: Fill | None) -> None:
+        if self._order_cbs:
+            snapshot = order.snapshot()
+            for order_cb in self._order_cbs:
+                self._call(order_cb, snapshot)
+        if fill is not None:
+            for trade_cb in self._trade_cbs:
+                self._call(trade_cb, fill)
+        if self._exec_cbs:
+            report = ExecutionReport(
+                order.client_order_id,
+                order.broker_order_id,
+                order.symbol,
+                order.side,
+                order.status,
+                order.quantity,
+                order.filled_qty,
+                order.leaves_qty,
+                order.avg_fill_price,
+                fill.quantity if fill else None,
+                fill.price if fill else None,
+                fill.trade_id if fill else None,
+                order.reject_reason,
+                order.reject_text,
+                order.updated_ns,
+            )
+            for exec_cb in self._exec_cbs:
+                self._call(exec_cb, report)
+
+    def _call(self, callback: Callable[[T], object], value: T) -> None:
+        try:
+            callback(value)
+        except Exception:
+            # A strategy's bug must not stop report ingest for every other order.
+            self.callback_errors += 1
+            log.exception("strategy callback %r failed", callback)
+
+    def _anomaly(self, kind: str, client_order_id: str | None, detail: str) -> None:
+        self.anomalies[kind] += 1
+        if self.journal.failed is None:
+            future = self.journal.append(Anomaly(kind, client_order_id, detail, time.time_ns()))
+            future.add_done_callback(_retrieve)
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+

@@ -1,0 +1,295 @@
+"""The gateway's state, changed only by applying journaled events in journal order.
+
+Live and on replay the same `apply` runs on the same events in the same
+order, so a restart rebuilds exactly what the process knew. Reports that
+would move an order backwards, count a fill twice or overfill an order are
+classified as anomalies and change nothing. Reports for an order we cannot
+identify yet (only a broker id we have not been told) are held and applied
+when the id becomes known, not dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+
+from livegate.model.account import AccountSnapshot
+from livegate.model.decimals import ZERO
+from livegate.model.enums import OrderStatus, RejectReason
+from livegate.model.events import (
+    AccountBaseline,
+    CancelRequested,
+    JournalEvent,
+    OrderDenied,
+    Received,
+    SubmitUnknown,
+)
+from livegate.model.fsm import can_transition, is_stale
+from livegate.model.instrument import InstrumentRegistry
+from livegate.model.ledger import Ledger
+from livegate.model.orders import Order, OrderIntent
+from livegate.model.reports import (
+    BrokerReport,
+    CancelRejectReport,
+    Fill,
+    OrderReport,
+    TradeReport,
+)
+
+S = OrderStatus
+OnChange = Callable[[Order, Fill | None], None]
+OnAnomaly = Callable[[str, str | None, str], None]
+
+_EARLY = frozenset({S.NEW, S.UNKNOWN, S.SUBMITTED})
+
+
+def _ignore_change(order: Order, fill: Fill | None) -> None:
+    return None
+
+
+def _ignore_anomaly(kind: str, client_order_id: str | None, detail: str) -> None:
+    return None
+
+
+class Anomalies:
+    """Kinds of report the book refused or parked; names are stable (logs, journal)."""
+
+    DUPLICATE_FILL = "DUPLICATE_FILL"
+    STALE_REPORT = "STALE_REPORT"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    OVERFILL = "OVERFILL"
+    HELD_UNKNOWN_ORDER = "HELD_UNKNOWN_ORDER"
+    BROKER_ID_CONFLICT = "BROKER_ID_CONFLICT"
+    FILL_ON_REJECTED = "FILL_ON_REJECTED"
+
+
+class OrderBook:
+    def __init__(
+        self,
+        instruments: InstrumentRegistry | None = None,
+        on_change: OnChange = _ignore_change,
+        on_anomaly: OnAnomaly = _ignore_anomaly,
+    ) -> None:
+        self.instruments = instruments
+        self.on_change = on_change
+        self.on_anomaly = on_anomaly
+        self.orders: dict[str, Order] = {}
+        self.by_broker_id: dict[str, str] = {}
+        self.fills: list[Fill] = []
+        self.fill_keys: set[str] = set()
+        self.ledger = Ledger()
+        self.baseline: AccountSnapshot | None = None
+        self.held: dict[str, list[tuple[BrokerReport, int, str]]] = {}
+
+    # -- lookups ---------------------------------------------------------
+    def find(self, client_order_id: str | None, broker_order_id: str | None) -> Order | None:
+        if client_order_id:
+            order = self.orders.get(client_order_id)
+            if order is not None:
+                return order
+        if broker_order_id:
+            coid = self.by_broker_id.get(broker_order_id)
+            if coid is not None:
+                return self.orders.get(coid)
+        return None
+
+    def open_orders(self) -> Iterable[Order]:
+        return (o for o in self.orders.values() if o.status.is_open)
+
+    def reserved_cash(self) -> Decimal:
+        return sum(
+            (
+                o.leaves_qty * o.price
+                for o in self.open_orders()
+                if o.price is not None and o.side.sign > 0
+            ),
+            ZERO,
+        )
+
+    # -- changes outside the journal order ----------------------------------
+    def open_order(self, intent: OrderIntent) -> Order:
+        """Register a new order before its intent is durable, for idempotency.
+
+        The gateway calls this synchronously with its duplicate check, so two
+        concurrent submits with one id can never both pass; `forget` undoes it
+        if the intent could not be journaled.
+        """
+        order = Order(intent)
+        self.orders[intent.client_order_id] = order
+        return order
+
+    def forget(self, client_order_id: str) -> None:
+        self.orders.pop(client_order_id, None)
+
+    # -- applying journaled events -------------------------------------------
+    def apply(self, event: JournalEvent) -> None:
+        if isinstance(event, Received):
+            self._apply_report(event.report, event.received_ns, event.source)
+        elif isinstance(event, OrderIntent):
+            if event.client_order_id not in self.orders:
+                self.orders[event.client_order_id] = Order(event)
+            self._release("c:" + event.client_order_id)
+        elif isinstance(event, CancelRequested):
+            self._cancel_requested(event)
+        elif isinstance(event, SubmitUnknown):
+            order = self.orders.get(event.client_order_id)
+            if order is not None and order.status is S.NEW:
+                order.status = S.UNKNOWN
+                order.updated_ns = event.ts_ns
+                self.on_change(order, None)
+        elif isinstance(event, OrderDenied):
+            order = self.orders.get(event.client_order_id)
+            if order is not None and can_transition(order.status, S.REJECTED):
+                order.status = S.REJECTED
+                order.reject_reason = event.reason
+                order.reject_text = event.text
+                order.updated_ns = event.ts_ns
+                self.on_change(order, None)
+        elif isinstance(event, AccountBaseline):
+            self.baseline = event.snapshot
+            self.ledger = Ledger.from_snapshot(event.snapshot)
+        # Anomaly and GatewayStarted are notes for people; they change nothing.
+
+    def _cancel_requested(self, event: CancelRequested) -> None:
+        order = self.orders.get(event.client_order_id)
+        if order is None or not can_transition(order.status, S.PENDING_CANCEL):
+            return
+        order.pre_cancel_status = order.status
+        order.status = S.PENDING_CANCEL
+        order.updated_ns = event.ts_ns
+        self.on_change(order, None)
+
+    def _apply_report(self, report: BrokerReport, received_ns: int, source: str) -> None:
+        order = self.find(report.client_order_id, report.broker_order_id)
+        if order is None:
+            self._hold(report, received_ns, source)
+            return
+        bound = False
+        boid = report.broker_order_id
+        if boid and order.broker_order_id != boid:
+            if order.broker_order_id is not None:
+                self.on_anomaly(
+                    Anomalies.BROKER_ID_CONFLICT,
+                    order.client_order_id,
+                    f"report names broker order {boid}, ours is {order.broker_order_id}",
+                )
+                return
+            order.broker_order_id = boid
+            self.by_broker_id[boid] = order.client_order_id
+            bound = True
+        if isinstance(report, TradeReport):
+            self._apply_trade(order, report, bound)
+        elif isinstance(report, OrderReport):
+            self._apply_order_report(order, report, received_ns, source, bound)
+        else:
+            self._apply_cancel_reject(order, report, bound)
+        if bound:
+            self._release("b:" + boid)  # type: ignore[operator]
+
+    def _apply_order_report(
+        self, order: Order, report: OrderReport, received_ns: int, source: str, bound: bool
+    ) -> None:
+        if report.cum_qty is not None and report.cum_qty > order.reported_cum_qty:
+            order.reported_cum_qty = report.cum_qty
+        current, target = order.status, report.status
+        if source == "place" and target is S.SUBMITTED:
+            # The answer to place() only says "received": any report on the
+            # stream may already have overtaken it, which is not staleness.
+            target = S.SUBMITTED if current in (S.NEW, S.UNKNOWN) else current
+        if target is current or (
+            current is S.PENDING_CANCEL and target in (S.SUBMITTED, S.PARTIALLY_FILLED)
+        ):
+            # Nothing new, or the order still lives while our cancel is in flight.
+            if bound:
+                self.on_change(order, None)
+            return
+        if not can_transition(current, target):
+            kind = Anomalies.STALE_REPORT if is_stale(current, target) else (
+                Anomalies.INVALID_TRANSITION
+            )
+            self.on_anomaly(kind, order.client_order_id, f"{target} after {current}")
+            if bound:
+                self.on_change(order, None)
+            return
+        order.status = target
+        if target is S.REJECTED:
+            order.reject_reason = report.reject_reason or RejectReason.BROKER_REJECTED
+            order.reject_text = report.text
+        order.updated_ns = report.ts_ns or received_ns
+        self.on_change(order, None)
+
+    def _apply_trade(self, order: Order, trade: TradeReport, bound: bool) -> None:
+        key = trade.dedup_key()
+        if key in self.fill_keys:
+            self.on_anomaly(Anomalies.DUPLICATE_FILL, order.client_order_id, key)
+            return
+        if order.filled_qty + trade.quantity > order.quantity:
+            self.on_anomaly(
+                Anomalies.OVERFILL,
+                order.client_order_id,
+                f"fill {key} of {trade.quantity} on {order.filled_qty}/{order.quantity}",
+            )
+            return
+        self.fill_keys.add(key)
+        order.filled_qty += trade.quantity
+        order.filled_notional += trade.quantity * trade.price
+        order.updated_ns = trade.ts_ns or order.updated_ns
+        fill = Fill(
+            key,
+            order.client_order_id,
+            order.broker_order_id,
+            order.symbol,
+            order.side,
+            trade.quantity,
+            trade.price,
+            trade.fee,
+            trade.ts_ns,
+        )
+        self.fills.append(fill)
+        multiplier = Decimal(1)
+        if self.instruments is not None and order.symbol in self.instruments:
+            multiplier = self.instruments.get(order.symbol).multiplier
+        self.ledger.apply_fill(
+            order.symbol, order.side, trade.quantity, trade.price, trade.fee, multiplier
+        )
+        status = order.status
+        if order.filled_qty == order.quantity and can_transition(status, S.FILLED):
+            order.status = S.FILLED
+        elif status in _EARLY:
+            order.status = S.PARTIALLY_FILLED
+        elif status is S.REJECTED:
+            self.on_anomaly(Anomalies.FILL_ON_REJECTED, order.client_order_id, key)
+        self.on_change(order, fill)
+
+    def _apply_cancel_reject(self, order: Order, report: CancelRejectReport, bound: bool) -> None:
+        if order.status is not S.PENDING_CANCEL:
+            if bound:
+                self.on_change(order, None)
+            return
+        previous = order.pre_cancel_status or S.SUBMITTED
+        if previous in _EARLY and order.filled_qty > 0:
+            previous = S.PARTIALLY_FILLED
+        order.status = previous
+        order.reject_text = report.text
+        order.pre_cancel_status = None
+        self.on_change(order, None)
+
+    # -- reports for orders we cannot place yet ------------------------------
+    def _hold(self, report: BrokerReport, received_ns: int, source: str) -> None:
+        key = (
+            "c:" + report.client_order_id
+            if report.client_order_id
+            else "b:" + (report.broker_order_id or "")
+        )
+        self.held.setdefault(key, []).append((report, received_ns, source))
+        self.on_anomaly(
+            Anomalies.HELD_UNKNOWN_ORDER,
+            report.client_order_id,
+            f"{type(report).__name__} for unknown order {report.broker_order_id}; held",
+        )
+
+    def _release(self, key: str) -> None:
+        held = self.held.pop(key, None)
+        if held:
+            for report, received_ns, source in held:
+                self._apply_report(report, received_ns, source)

@@ -1,0 +1,8 @@
+"""Append-only, write-ahead event log behind a small `Store` protocol."""
+
+from livegate.journal.journal import Journal, decode_event, encode_event
+from livegate.journal.memory import MemoryStore
+from livegate.journal.sqlite import SQLiteStore
+from livegate.journal.store import Record, Store
+
+__all__ = ["Journal", "MemoryStore", "Record", "SQLiteStore", "Store", "decode_event", "encode_event"]

@@ -1,0 +1,34 @@
+"""A non-durable store: for replaying captures and for fast property tests.
+
+It satisfies the `Store` contract except durability, so it must never back
+a gateway that sends real orders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from livegate.journal.store import Record
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    def open(self) -> None:
+        return None
+
+    def last_seq(self) -> int:
+        return self.records[-1].seq if self.records else 0
+
+    def write_batch(self, records: Sequence[Record]) -> None:
+        self.records.extend(records)
+
+    def read(self, after_seq: int = 0) -> Iterator[Record]:
+        return (r for r in list(self.records) if r.seq > after_seq)
+
+    def read_order(self, client_order_id: str) -> Iterator[Record]:
+        return (r for r in list(self.records) if r.client_order_id == client_order_id)
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,119 @@
+"""SQLite store: the embedded default.
+
+WAL mode with synchronous=FULL: a commit returns only after the WAL is
+fsync'd, so a returned `write_batch` survives power loss, not just a crash.
+The cost of that fsync is paid once per batch, which is why the journal
+above groups events into batches.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import msgspec
+
+from livegate.journal.store import Record
+
+_PAGE = 20_000
+_batch_encoder = msgspec.json.Encoder()
+_INSERT_BATCH = (
+    "INSERT INTO events SELECT value->>0, value->>1, value->>2, value->>3, value->>4"
+    " FROM json_each(?)"
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    ts_ns INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    client_order_id TEXT,
+    payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_order ON events (client_order_id)
+    WHERE client_order_id IS NOT NULL;
+"""
+
+
+class SQLiteStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        # The writer thread writes while the loop thread may read (trace,
+        # queries); sqlite3 connections are not safe to share unguarded.
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.executescript(_SCHEMA)
+        self._conn = conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError(f"store {self.path} is not open")
+        return self._conn
+
+    def last_seq(self) -> int:
+        with self._lock:
+            row = self.conn.execute("SELECT MAX(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def write_batch(self, records: Sequence[Record]) -> None:
+        # One statement for the whole batch: executemany would release and
+        # retake the GIL once per row, and each retake waits behind the busy
+        # event loop (measured: 235 rows/s contended against 93,000 this way).
+        blob = _batch_encoder.encode(
+            [(r.seq, r.ts_ns, r.kind, r.client_order_id, msgspec.Raw(r.payload)) for r in records]
+        )
+        with self._lock:
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(_INSERT_BATCH, (blob,))
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def read(self, after_seq: int = 0) -> Iterator[Record]:
+        # Keyset pages keep memory flat while replaying a large journal.
+        while True:
+            with self._lock:
+                rows = self.conn.execute(
+                    "SELECT seq, ts_ns, kind, client_order_id, payload FROM events"
+                    " WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (after_seq, _PAGE),
+                ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield Record(*row)
+            after_seq = rows[-1][0]
+
+    def read_order(self, client_order_id: str) -> Iterator[Record]:
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT seq, ts_ns, kind, client_order_id, payload FROM events"
+                " WHERE client_order_id = ? ORDER BY seq",
+                (client_order_id,),
+            ).fetchall()
+        return (Record(*row) for row in rows)
+
+    def size_bytes(self) -> int:
+        return sum(
+            p.stat().st_size
+            for p in (self.path, Path(f"{self.path}-wal"))
+            if p.exists()
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

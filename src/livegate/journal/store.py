@@ -1,0 +1,43 @@
+"""The storage contract under the journal.
+
+A store only has to append batches atomically and durably and read them
+back in order; group commit, sequencing and encoding live above it in
+`journal.journal`, so a PostgreSQL store is one small class and nothing in
+the engine changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple, Protocol
+
+
+class Record(NamedTuple):
+    seq: int
+    ts_ns: int
+    kind: str
+    client_order_id: str | None
+    payload: bytes | str  # the event as JSON; stores may hand back text
+
+
+class Store(Protocol):
+    def open(self) -> None:
+        """Create the schema if needed. Called once before any other method."""
+
+    def last_seq(self) -> int:
+        """Highest sequence number stored, 0 when empty."""
+
+    def write_batch(self, records: Sequence[Record]) -> None:
+        """Store all records in one transaction; return only once durable.
+
+        Called from the journal's writer thread, one batch at a time. Must be
+        all-or-nothing: on failure it raises and none of the records exist.
+        """
+
+    def read(self, after_seq: int = 0) -> Iterator[Record]:
+        """Records with seq > after_seq, in seq order."""
+
+    def read_order(self, client_order_id: str) -> Iterator[Record]:
+        """Records about one order, in seq order (for tracing)."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,32 @@
+"""Positions and cash, as the broker states them and as our fills imply them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+
+class Position(msgspec.Struct, frozen=True):
+    symbol: str
+    quantity: Decimal
+    avg_price: Decimal
+    realized_pnl: Decimal = Decimal(0)
+
+
+class CashBalance(msgspec.Struct, frozen=True):
+    currency: str
+    balance: Decimal
+    available: Decimal
+    fees_paid: Decimal = Decimal(0)
+
+
+class AccountSnapshot(msgspec.Struct, frozen=True, tag="account_snapshot"):
+    """A broker's statement of the account at one moment."""
+
+    account: str
+    currency: str
+    cash: Decimal
+    available: Decimal
+    positions: tuple[Position, ...] = ()
+    ts_ns: int = 0

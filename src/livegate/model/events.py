@@ -1,0 +1,91 @@
+"""The events the gateway journals: immutable values, replayed to rebuild state.
+
+Everything that changes an order is one of these, and the order book applies
+them in journal order both live and on replay, so a restart rebuilds exactly
+the state the process had. Tags are part of the on-disk format: never rename.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from livegate.model.account import AccountSnapshot
+from livegate.model.enums import RejectReason
+from livegate.model.orders import OrderIntent
+from livegate.model.reports import BrokerReport
+
+
+class Received(msgspec.Struct, frozen=True, tag="received"):
+    """A broker report, as it arrived. `source` says how: stream, place, cancel or sync."""
+
+    report: BrokerReport
+    received_ns: int
+    source: str = "stream"
+
+
+class CancelRequested(msgspec.Struct, frozen=True, tag="cancel_requested"):
+    client_order_id: str
+    ts_ns: int
+
+
+class SubmitUnknown(msgspec.Struct, frozen=True, tag="submit_unknown"):
+    """The send may or may not have reached the broker; only the broker can tell."""
+
+    client_order_id: str
+    text: str
+    ts_ns: int
+
+
+class OrderDenied(msgspec.Struct, frozen=True, tag="denied"):
+    """Refused inside the gateway (risk, release controls): never sent."""
+
+    client_order_id: str
+    reason: RejectReason
+    text: str
+    ts_ns: int
+
+
+class AccountBaseline(msgspec.Struct, frozen=True, tag="baseline"):
+    """The broker's account at the journal's birth; local books start from it."""
+
+    snapshot: AccountSnapshot
+
+
+class Anomaly(msgspec.Struct, frozen=True, tag="anomaly"):
+    """A note that a report was a duplicate, stale, invalid or for an unknown order.
+
+    Derivable from the journal (replay classifies the same way); written so an
+    operator can find it without replaying.
+    """
+
+    kind: str
+    client_order_id: str | None
+    detail: str
+    ts_ns: int
+
+
+class GatewayStarted(msgspec.Struct, frozen=True, tag="started"):
+    ts_ns: int
+    adapter: str
+    version: str
+
+
+JournalEvent = (
+    OrderIntent
+    | Received
+    | CancelRequested
+    | SubmitUnknown
+    | OrderDenied
+    | AccountBaseline
+    | Anomaly
+    | GatewayStarted
+)
+
+
+def event_client_order_id(event: JournalEvent) -> str | None:
+    """The order an event is about, for the journal's per-order index."""
+    if isinstance(event, Received):
+        return event.report.client_order_id
+    if isinstance(event, OrderIntent | CancelRequested | SubmitUnknown | OrderDenied | Anomaly):
+        return event.client_order_id
+    return None

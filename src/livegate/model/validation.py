@@ -1,0 +1,101 @@
+"""Turning a caller's `OrderRequest` into a journaled `OrderIntent`, or a clear error.
+
+Runs before anything is recorded, so a malformed request leaves no trace
+anywhere: not in the journal, not at the broker.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import TypeVar
+
+from livegate.model.decimals import is_multiple, to_decimal
+from livegate.model.enums import OrderType, Side, TimeInForce
+from livegate.model.errors import InvalidOrderError
+from livegate.model.instrument import InstrumentRegistry
+from livegate.model.orders import OrderIntent, OrderRequest
+
+E = TypeVar("E", bound=enum.Enum)
+
+MAX_CLIENT_ORDER_ID_LEN = 64
+
+def _enum(kind: type[E], value: object, field: str) -> E:
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        try:
+            return kind(value.upper())
+        except ValueError:
+            pass
+    allowed = ", ".join(str(m.value) for m in kind)
+    raise InvalidOrderError(f"{field}={value!r} is not one of {allowed}")
+
+
+# Printable ASCII without blanks: what FIX's ClOrdID and every broker API we
+# know accept, so an id valid here is valid on any wire.
+_CLIENT_ORDER_ID = re.compile(rf"[!-~]{{1,{MAX_CLIENT_ORDER_ID_LEN}}}")
+
+
+def check_client_order_id(client_order_id: str) -> None:
+    if not isinstance(client_order_id, str) or not _CLIENT_ORDER_ID.fullmatch(client_order_id):
+        raise InvalidOrderError(
+            f"client_order_id {client_order_id!r} must be 1-{MAX_CLIENT_ORDER_ID_LEN}"
+            " printable ASCII characters without blanks"
+        )
+
+
+def validate_request(
+    request: OrderRequest,
+    instruments: InstrumentRegistry,
+    *,
+    account: str,
+    client_order_id: str,
+    ts_ns: int,
+) -> OrderIntent:
+    check_client_order_id(client_order_id)
+    instrument = instruments.get(request.symbol)
+    side = _enum(Side, request.side, "side")
+    order_type = _enum(OrderType, request.order_type, "order_type")
+    tif = _enum(TimeInForce, request.time_in_force, "time_in_force")
+
+    quantity = to_decimal(request.quantity, "quantity")
+    if quantity <= 0:
+        raise InvalidOrderError(f"quantity={quantity} must be positive")
+    if not is_multiple(quantity, instrument.lot_size):
+        raise InvalidOrderError(
+            f"quantity={quantity} is not a multiple of the lot size {instrument.lot_size}"
+            f" for {instrument.symbol}"
+        )
+    if quantity < instrument.min_qty:
+        raise InvalidOrderError(f"quantity={quantity} is below the minimum {instrument.min_qty}")
+    if instrument.max_qty is not None and quantity > instrument.max_qty:
+        raise InvalidOrderError(f"quantity={quantity} is above the maximum {instrument.max_qty}")
+
+    price = None
+    if order_type is OrderType.LIMIT:
+        if request.price is None:
+            raise InvalidOrderError("a LIMIT order needs a price")
+        price = to_decimal(request.price, "price")
+        if price <= 0:
+            raise InvalidOrderError(f"price={price} must be positive")
+        if not is_multiple(price, instrument.tick_size):
+            raise InvalidOrderError(
+                f"price={price} is not on the tick size {instrument.tick_size}"
+                f" for {instrument.symbol}"
+            )
+    elif request.price is not None:
+        raise InvalidOrderError("a MARKET order takes no price")
+
+    return OrderIntent(
+        client_order_id=client_order_id,
+        account=account,
+        symbol=instrument.symbol,
+        side=side,
+        order_type=order_type,
+        quantity=quantity,
+        price=price,
+        time_in_force=tif,
+        ts_ns=ts_ns,
+        tag=request.tag,
+    )

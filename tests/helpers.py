@@ -1,0 +1,112 @@
+"""Shared test parts: instruments, gateways on real stores, a broker the test scripts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+
+from livegate.broker.adapter import Capabilities
+from livegate.broker.paper import PaperAdapter, PaperConfig
+from livegate.engine import Gateway, GatewayConfig
+from livegate.journal import Journal, MemoryStore, SQLiteStore, Store
+from livegate.model import (
+    AccountSnapshot,
+    BrokerReport,
+    Instrument,
+    InstrumentRegistry,
+    OrderIntent,
+    OrderReport,
+    TradeReport,
+)
+
+D = Decimal
+
+INSTRUMENTS = InstrumentRegistry(
+    [
+        Instrument("AAPL", D("0.01"), currency="USD", exchange="XNAS"),
+        Instrument("MSFT", D("0.01"), currency="USD", exchange="XNAS"),
+        Instrument("600000.SH", D("0.01"), lot_size=D(100), min_qty=D(100), currency="CNY"),
+    ]
+)
+
+
+class ScriptedBroker:
+    """A broker whose every report the test decides; it records what it was sent."""
+
+    name = "scripted"
+    capabilities = Capabilities(query_by_client_order_id=True, cancel_by_client_order_id=True)
+
+    def __init__(self) -> None:
+        self.placed: Counter[str] = Counter()
+        self.cancels: Counter[str] = Counter()
+        self.place_error: Exception | None = None
+        self.cancel_error: Exception | None = None
+        self.status: dict[str, OrderReport] = {}
+        self.trades: list[TradeReport] = []
+        self._queue: asyncio.Queue[BrokerReport | None] = asyncio.Queue()
+
+    async def connect(self) -> None:
+        self._queue = asyncio.Queue()
+
+    async def close(self) -> None:
+        self._queue.put_nowait(None)
+
+    async def heartbeat(self) -> int:
+        return 0
+
+    async def place(self, intent: OrderIntent) -> str | None:
+        self.placed[intent.client_order_id] += 1
+        if self.place_error is not None:
+            raise self.place_error
+        return "B-" + intent.client_order_id
+
+    async def cancel(self, client_order_id: str, broker_order_id: str | None) -> None:
+        self.cancels[client_order_id] += 1
+        if self.cancel_error is not None:
+            raise self.cancel_error
+
+    async def order_status(
+        self, client_order_id: str, broker_order_id: str | None
+    ) -> OrderReport | None:
+        return self.status.get(client_order_id)
+
+    async def open_orders(self) -> Sequence[OrderReport]:
+        return [r for r in self.status.values() if r.status.is_open]
+
+    async def today_trades(self) -> Sequence[TradeReport]:
+        return list(self.trades)
+
+    async def account(self) -> AccountSnapshot:
+        return AccountSnapshot("test", "USD", D(100_000), D(100_000))
+
+    async def reports(self) -> AsyncIterator[BrokerReport]:
+        while (item := await self._queue.get()) is not None:
+            yield item
+
+    def push(self, report: BrokerReport) -> None:
+        self._queue.put_nowait(report)
+
+
+def scripted_gateway(store: Store | None = None) -> tuple[Gateway, ScriptedBroker]:
+    broker = ScriptedBroker()
+    gateway = Gateway(broker, Journal(store or MemoryStore()), INSTRUMENTS, GatewayConfig())
+    return gateway, broker
+
+
+def paper_gateway(
+    directory: Path, config: PaperConfig | None = None
+) -> tuple[Gateway, PaperAdapter]:
+    adapter = PaperAdapter(directory / "paper.sqlite", config)
+    store = SQLiteStore(directory / "journal.sqlite")
+    return Gateway(adapter, Journal(store), INSTRUMENTS), adapter
+
+
+async def settle(gateway: Gateway, rounds: int = 3) -> None:
+    """Let queued reports flow through journal and book."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+        await gateway.journal.drain()
+        await asyncio.sleep(0)
