@@ -33,9 +33,7 @@ S = OrderStatus
 
 
 def limit(coid: str | None = None, qty: int = 100, price: str = "100.00", side: str = "BUY"):
-    return OrderRequest(
-        symbol="AAPL", side=side, quantity=qty, price=price, client_order_id=coid
-    )
+    return OrderRequest(symbol="AAPL", side=side, quantity=qty, price=price, client_order_id=coid)
 
 
 def market(coid: str | None = None, qty: int = 100, side: str = "BUY") -> OrderRequest:

@@ -86,7 +86,9 @@ def test_refused_order_leaves_no_trace_in_journal_or_broker() -> None:
             OrderRequest(symbol="AAPL", side="BUY", quantity=0, price="1.00"),
             OrderRequest(symbol="AAPL", side="BUY", quantity=1, price="1.001"),
             OrderRequest(symbol="ZZZ", side="BUY", quantity=1, price="1.00"),
-            OrderRequest(symbol="AAPL", side="BUY", quantity=1, price="1.00", client_order_id="a b"),
+            OrderRequest(
+                symbol="AAPL", side="BUY", quantity=1, price="1.00", client_order_id="a b"
+            ),
         ):
             with pytest.raises(InvalidOrderError):
                 await gateway.submit_order(bad)

@@ -423,4 +423,3 @@ class Gateway:
 def _retrieve(future: asyncio.Future[None]) -> None:
     if not future.cancelled():
         future.exception()
-

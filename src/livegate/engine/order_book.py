@@ -204,8 +204,10 @@ class OrderBook:
                 self.on_change(order, None)
             return
         if not can_transition(current, target):
-            kind = Anomalies.STALE_REPORT if is_stale(current, target) else (
-                Anomalies.INVALID_TRANSITION
+            kind = (
+                Anomalies.STALE_REPORT
+                if is_stale(current, target)
+                else (Anomalies.INVALID_TRANSITION)
             )
             self.on_anomaly(kind, order.client_order_id, f"{target} after {current}")
             if bound:

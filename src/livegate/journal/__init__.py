@@ -5,4 +5,12 @@ from livegate.journal.memory import MemoryStore
 from livegate.journal.sqlite import SQLiteStore
 from livegate.journal.store import Record, Store
 
-__all__ = ["Journal", "MemoryStore", "Record", "SQLiteStore", "Store", "decode_event", "encode_event"]
+__all__ = [
+    "Journal",
+    "MemoryStore",
+    "Record",
+    "SQLiteStore",
+    "Store",
+    "decode_event",
+    "encode_event",
+]

@@ -106,11 +106,7 @@ class SQLiteStore:
         return (Record(*row) for row in rows)
 
     def size_bytes(self) -> int:
-        return sum(
-            p.stat().st_size
-            for p in (self.path, Path(f"{self.path}-wal"))
-            if p.exists()
-        )
+        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
 
     def close(self) -> None:
         with self._lock:

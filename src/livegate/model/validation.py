@@ -20,6 +20,7 @@ E = TypeVar("E", bound=enum.Enum)
 
 MAX_CLIENT_ORDER_ID_LEN = 64
 
+
 def _enum(kind: type[E], value: object, field: str) -> E:
     if isinstance(value, kind):
         return value
