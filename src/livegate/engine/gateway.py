@@ -131,7 +131,7 @@ class Gateway:
             await self._record(
                 SubmitUnknown(order.client_order_id, "in flight at restart", time.time_ns())
             )
-        await self.recover()
+        await self.recover(restart=True)
         self._running = True
 
     async def stop(self) -> None:
@@ -266,8 +266,13 @@ class Gateway:
             log.warning("cancel outcome unknown for %s: %r", coid, exc)
 
     # -- recovery ----------------------------------------------------------------
-    async def recover(self) -> None:
-        """Bring local state to the broker's after a start or reconnect."""
+    async def recover(self, restart: bool = False) -> None:
+        """Bring local state to the broker's after a start or reconnect.
+
+        On `restart` no request of ours can still be in flight, so a cancel
+        the broker never acted on is known to be lost and the order is live
+        again (the strategy may cancel it anew).
+        """
         if self.adapter.capabilities.query_by_client_order_id:
             for order in [o for o in self.book.orders.values() if o.status is OrderStatus.UNKNOWN]:
                 report = await self.adapter.order_status(
@@ -276,9 +281,9 @@ class Gateway:
                 if report is not None:
                     await self._record(Received(report, time.time_ns(), "sync"))
         await self.sync_today_trades()
-        await self.sync_open_orders()
+        await self.sync_open_orders(lost_cancels=restart)
 
-    async def sync_open_orders(self) -> None:
+    async def sync_open_orders(self, lost_cancels: bool = False) -> None:
         """Apply the broker's view of open orders, and learn how our open orders ended."""
         broker_open = await self.adapter.open_orders()
         seen: set[str] = set()
@@ -289,6 +294,13 @@ class Gateway:
             seen.add(order.client_order_id)
             if order.status is not report.status or (report.cum_qty or 0) > order.reported_cum_qty:
                 self._ingest(report, "sync")
+            if lost_cancels and order.status is OrderStatus.PENDING_CANCEL:
+                lost = CancelRejectReport(
+                    order.client_order_id,
+                    order.broker_order_id,
+                    "cancel not received by the broker before restart",
+                )
+                self._ingest(lost, "sync")
         by_client_id = self.adapter.capabilities.query_by_client_order_id
         for order in list(self.book.open_orders()):
             if order.client_order_id in seen or order.status is OrderStatus.UNKNOWN:

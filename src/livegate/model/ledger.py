@@ -15,19 +15,28 @@ from livegate.model.enums import Side
 
 
 class Ledger:
-    __slots__ = ("cash", "currency", "fees_paid", "positions")
+    """Exact cost basis per symbol; the average price is derived from it.
+
+    Keeping the running average instead would round at every fill, and the
+    result would depend on the order fills arrive in (found by the property
+    tests), so two correct books could disagree in the last digit.
+    """
+
+    __slots__ = ("_cost", "cash", "currency", "fees_paid", "positions")
 
     def __init__(self, currency: str = "USD", cash: Decimal = ZERO) -> None:
         self.currency = currency
         self.cash = cash
         self.fees_paid = ZERO
         self.positions: dict[str, Position] = {}
+        self._cost: dict[str, Decimal] = {}
 
     @classmethod
     def from_snapshot(cls, snapshot: AccountSnapshot) -> Ledger:
         ledger = cls(snapshot.currency, snapshot.cash)
         for position in snapshot.positions:
             ledger.positions[position.symbol] = position
+            ledger._cost[position.symbol] = position.quantity * position.avg_price
         return ledger
 
     def apply_fill(
@@ -43,23 +52,24 @@ class Ledger:
         self.cash -= signed * price * multiplier + fee
         self.fees_paid += fee
         old = self.positions.get(symbol)
-        if old is None or old.quantity == 0:
-            self.positions[symbol] = Position(
-                symbol, signed, price, old.realized_pnl if old else ZERO
-            )
-            return
-        qty, avg, realized = old.quantity, old.avg_price, old.realized_pnl
+        qty = old.quantity if old else ZERO
+        realized = old.realized_pnl if old else ZERO
+        cost = self._cost.get(symbol, ZERO)  # signed: quantity * average price
         new_qty = qty + signed
-        if (qty > 0) == (signed > 0):  # adding to the position
-            avg = (avg * qty + price * signed) / new_qty
+        if qty == 0 or (qty > 0) == (signed > 0):  # opening or adding
+            cost += signed * price
         else:
             closed = min(abs(signed), abs(qty))
             direction = 1 if qty > 0 else -1
-            realized += (price - avg) * closed * direction * multiplier
+            closed_cost = cost * closed / abs(qty)
+            realized += (price * closed * direction - closed_cost) * multiplier
+            cost -= closed_cost
             if new_qty == 0:
-                avg = ZERO
-            elif (new_qty > 0) != (qty > 0):  # crossed through flat
-                avg = price
+                cost = ZERO
+            elif (new_qty > 0) != (qty > 0):  # crossed through flat: the rest opens at price
+                cost = new_qty * price
+        self._cost[symbol] = cost
+        avg = cost / new_qty if new_qty else ZERO
         self.positions[symbol] = Position(symbol, new_qty, avg, realized)
 
     def position(self, symbol: str) -> Position:

@@ -1,0 +1,89 @@
+"""Trades through gateway + paper broker until killed. Run by test_crash.py.
+
+python -m tests.crash_child DIR SEED: a random but seeded flow of quotes,
+market and limit orders, duplicate submits (also of ids from before a
+restart) and cancels, with many orders in flight at any moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+from livegate.broker.paper import PaperConfig
+from livegate.model import DuplicateClientOrderIdError, OrderRequest
+
+from .helpers import paper_gateway
+
+D = Decimal
+SYMBOLS = ["AAPL", "MSFT"]
+
+
+async def main(directory: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    gateway, paper = paper_gateway(directory, PaperConfig(displayed_liquidity=D(300)))
+    await gateway.start()
+    previous = [o.client_order_id for o in gateway.orders()]
+    mid = {s: D(100) for s in SYMBOLS}
+    run = f"{seed}-{len(previous)}"
+    print("ready", flush=True)
+
+    async def worker(w: int) -> None:
+        n = 0
+        while True:
+            n += 1
+            symbol = rng.choice(SYMBOLS)
+            action = rng.random()
+            if action < 0.2:
+                mid[symbol] += D(rng.randint(-5, 5)) / 100
+                paper.set_quote(symbol, mid[symbol] - D("0.01"), mid[symbol] + D("0.01"))
+            elif action < 0.3 and previous:
+                old = gateway.book.orders[rng.choice(previous)]
+                again = OrderRequest(
+                    symbol=old.symbol,
+                    side=old.side,
+                    quantity=old.quantity,
+                    order_type=old.order_type,
+                    price=old.price,
+                    client_order_id=old.client_order_id,
+                )
+                try:
+                    await gateway.submit_order(again)
+                except DuplicateClientOrderIdError:
+                    pass
+            elif action < 0.4:
+                open_orders = gateway.orders(open_only=True)
+                if open_orders:
+                    await gateway.cancel_order(rng.choice(open_orders).client_order_id)
+            else:
+                side = rng.choice(["BUY", "SELL"])
+                qty = rng.randint(1, 6) * 100
+                if rng.random() < 0.5:
+                    request = OrderRequest(
+                        symbol=symbol,
+                        side=side,
+                        quantity=qty,
+                        order_type="MARKET",
+                        client_order_id=f"c{run}-{w}-{n}",
+                    )
+                else:
+                    offset = D(rng.randint(-3, 3)) / 100
+                    request = OrderRequest(
+                        symbol=symbol,
+                        side=side,
+                        quantity=qty,
+                        price=mid[symbol] + offset,
+                        client_order_id=f"c{run}-{w}-{n}",
+                    )
+                order = await gateway.submit_order(request)
+                previous.append(order.client_order_id)
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(worker(w) for w in range(8)))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2])))
