@@ -8,6 +8,7 @@ restart) and cancels, with many orders in flight at any moment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sys
 from decimal import Decimal
@@ -50,10 +51,8 @@ async def main(directory: Path, seed: int) -> None:
                     price=old.price,
                     client_order_id=old.client_order_id,
                 )
-                try:
+                with contextlib.suppress(DuplicateClientOrderIdError):
                     await gateway.submit_order(again)
-                except DuplicateClientOrderIdError:
-                    pass
             elif action < 0.4:
                 open_orders = gateway.orders(open_only=True)
                 if open_orders:
