@@ -114,12 +114,26 @@ class Gateway:
     # -- lifecycle -----------------------------------------------------------
     async def start(self) -> None:
         """Rebuild from the journal, connect, recover, and only then accept orders."""
+        self.book = OrderBook(self.instruments)  # a retried start replays from scratch
         self.journal.open()
         for _, event in self.journal.replay():  # no callbacks: the strategy saw these
             self.book.apply(event)
         self.book.on_change = self._dispatch
         self.book.on_anomaly = self._anomaly
         await self.journal.start()
+        try:
+            await self._connect_and_recover()
+        except BaseException:
+            # Nothing half-started stays behind: the caller may retry start().
+            if self._ingest_task is not None:
+                self._ingest_task.cancel()
+                self._ingest_task = None
+            await self.adapter.close()
+            await self.journal.close()
+            raise
+        self._running = True
+
+    async def _connect_and_recover(self) -> None:
         self._record_nowait(GatewayStarted(time.time_ns(), self.adapter.name, __version__))
         await self.adapter.connect()
         if self.book.baseline is None:
@@ -132,7 +146,6 @@ class Gateway:
                 SubmitUnknown(order.client_order_id, "in flight at restart", time.time_ns())
             )
         await self.recover(restart=True)
-        self._running = True
 
     async def stop(self) -> None:
         self._running = False

@@ -1,0 +1,109 @@
+"""Full order lifecycle throughput: submit -> durable intent -> paper ack -> fill -> callbacks.
+
+    python bench/throughput.py [--orders 100000] [--workers 1000]
+
+Every order is a market order against ample paper liquidity, so each one is
+journaled four times (intent, ack, trade, order report), each batch fsync'd
+(SQLite WAL, synchronous=FULL). `workers` strategies each keep one order in
+flight at a time, which is what lets group commit batch them. Prints
+orders/s, submit-to-fill-callback latency, journal events/s and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from livegate.broker.paper import PaperAdapter, PaperConfig
+from livegate.engine import Gateway
+from livegate.journal import Journal, SQLiteStore
+from livegate.model import Fill, Instrument, InstrumentRegistry, OrderRequest
+
+D = Decimal
+
+
+async def run(directory: Path, orders: int, workers: int) -> dict[str, float]:
+    paper = PaperAdapter(
+        directory / "paper.sqlite",
+        PaperConfig(initial_cash=D(10) ** 12, displayed_liquidity=D(10) ** 12),
+    )
+    journal = Journal(SQLiteStore(directory / "journal.sqlite"))
+    instruments = InstrumentRegistry([Instrument("AAPL", D("0.01"))])
+    gateway = Gateway(paper, journal, instruments)
+    submitted_at: dict[str, int] = {}
+    latencies: list[int] = []
+
+    def on_trade(fill: Fill) -> None:
+        latencies.append(time.perf_counter_ns() - submitted_at.pop(fill.client_order_id))
+
+    gateway.on_trade(on_trade)
+    await gateway.start()
+    paper.set_quote("AAPL", D("99.99"), D("100.01"))
+
+    async def worker(w: int) -> None:
+        for i in range(w, orders, workers):
+            coid = f"b{i}"
+            submitted_at[coid] = time.perf_counter_ns()
+            request = OrderRequest(
+                symbol="AAPL",
+                side="BUY" if i % 2 else "SELL",
+                quantity=1,
+                order_type="MARKET",
+                client_order_id=coid,
+            )
+            await gateway.submit_order(request)
+
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    await asyncio.gather(*(worker(w) for w in range(workers)))
+    while len(latencies) < orders:  # the last fills may still be in flight
+        await asyncio.sleep(0.001)
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    stats = journal.stats
+    await gateway.stop()
+    latencies.sort()
+    return {
+        "orders": orders,
+        "seconds": elapsed,
+        "orders_per_s": orders / elapsed,
+        "cpu_us_per_order": cpu / orders * 1e6,
+        "p50_us": statistics.median(latencies) / 1e3,
+        "p99_us": latencies[int(len(latencies) * 0.99)] / 1e3,
+        "journal_events_per_s": stats.events / elapsed,
+        "journal_batches": stats.batches,
+        "events_per_batch": stats.events / max(stats.batches, 1),
+        "writer_busy": stats.write_seconds / elapsed,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=1_000)
+    parser.add_argument("--dir", type=Path, default=None, help="default: a temporary folder")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        result = asyncio.run(run(Path(tmp), args.orders, args.workers))
+    print(f"python {sys.version.split()[0]}, {args.orders:,} orders, {args.workers} in flight")
+    print(f"orders/s (full lifecycle)     {result['orders_per_s']:>12,.0f}")
+    print(f"CPU per order                 {result['cpu_us_per_order']:>12,.1f} us")
+    print(f"submit->fill callback p50     {result['p50_us']:>12,.0f} us")
+    print(f"submit->fill callback p99     {result['p99_us']:>12,.0f} us")
+    print(f"journal events/s              {result['journal_events_per_s']:>12,.0f}")
+    print(f"journal batches (fsyncs)      {result['journal_batches']:>12,}")
+    print(f"events per batch              {result['events_per_batch']:>12,.0f}")
+    print(f"journal writer busy           {result['writer_busy']:>12.0%}")
+    print(f"peak RSS                      {result['peak_rss_mb']:>12,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

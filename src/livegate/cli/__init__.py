@@ -1,0 +1,1 @@
+"""The `livegate` command-line interface."""

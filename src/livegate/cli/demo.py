@@ -1,0 +1,161 @@
+"""`livegate demo`: a scripted strategy trading a simulated session on the paper broker.
+
+It exercises the whole order path (market and limit orders, partial fills
+when displayed size is short, resting orders, cancels, duplicate submits)
+so a newcomer sees in a few seconds what the gateway does and what it costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from livegate.broker.paper import PaperAdapter, PaperConfig
+from livegate.engine import Gateway, GatewayConfig
+from livegate.journal import Journal, SQLiteStore
+from livegate.model import Instrument, InstrumentRegistry, OrderRequest, OrderSnapshot, OrderStatus
+
+D = Decimal
+
+DEMO_INSTRUMENTS = InstrumentRegistry(
+    [
+        Instrument("AAPL", D("0.01"), currency="USD", exchange="XNAS"),
+        Instrument("MSFT", D("0.01"), currency="USD", exchange="XNAS"),
+        Instrument("SPY", D("0.01"), currency="USD", exchange="ARCX"),
+        Instrument("TSLA", D("0.01"), currency="USD", exchange="XNAS"),
+    ]
+)
+START_PRICES = {"AAPL": D("190.00"), "MSFT": D("410.00"), "SPY": D("520.00"), "TSLA": D("240.00")}
+
+
+@dataclass
+class DemoResult:
+    directory: Path
+    seconds: float
+    orders: list[OrderSnapshot]
+    fills: int
+    duplicate_submits: int
+    cancels: int
+    anomalies: Counter[str]
+    journal_events: int
+    journal_batches: int
+    journal_bytes: int
+    positions: list[tuple[str, Decimal, Decimal, Decimal]]
+    cash: Decimal
+    fees: Decimal
+    callbacks: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def by_status(self) -> Counter[str]:
+        return Counter(o.status.value for o in self.orders)
+
+
+async def run_demo(
+    directory: Path,
+    orders: int = 5_000,
+    seed: int = 7,
+    progress: Callable[[int], None] | None = None,
+) -> DemoResult:
+    rng = random.Random(seed)
+    paper = PaperAdapter(directory / "paper.sqlite", PaperConfig(initial_cash=D(10_000_000)))
+    journal = Journal(SQLiteStore(directory / "journal.sqlite"))
+    gateway = Gateway(paper, journal, DEMO_INSTRUMENTS, GatewayConfig(account="demo"))
+    callbacks: Counter[str] = Counter()
+    gateway.on_order(lambda _: callbacks.update(("on_order",)))
+    gateway.on_trade(lambda _: callbacks.update(("on_trade",)))
+    gateway.on_execution_report(lambda _: callbacks.update(("on_execution_report",)))
+    await gateway.start()
+    mids = dict(START_PRICES)
+    symbols = list(mids)
+    submitted: list[str] = []
+    duplicates = cancels = sent = 0
+    started = time.perf_counter()
+
+    def requote() -> None:
+        for symbol in symbols:
+            step = D(rng.randint(-8, 8)) / 100
+            mids[symbol] = max(D("1.00"), mids[symbol] + step)
+            spread = D(rng.randint(1, 3)) / 100
+            paper.set_quote(
+                symbol,
+                mids[symbol] - spread,
+                mids[symbol] + spread,
+                D(rng.randint(1, 20) * 100),
+                D(rng.randint(1, 20) * 100),
+            )
+
+    def new_order() -> OrderRequest:
+        symbol = rng.choice(symbols)
+        side = rng.choice(("BUY", "SELL"))
+        qty = rng.randint(1, 15) * 100
+        if rng.random() < 0.35:
+            return OrderRequest(symbol=symbol, side=side, quantity=qty, order_type="MARKET")
+        offset = D(rng.randint(-5, 5)) / 100
+        return OrderRequest(symbol=symbol, side=side, quantity=qty, price=mids[symbol] + offset)
+
+    try:
+        while sent < orders:
+            requote()
+            batch = [new_order() for _ in range(min(50, orders - sent))]
+            placed = await asyncio.gather(*(gateway.submit_order(r) for r in batch))
+            sent += len(batch)
+            submitted.extend(o.client_order_id for o in placed)
+            # A strategy that retries after a timeout must not double its order.
+            for order in rng.sample(placed, k=min(3, len(placed))):
+                again = OrderRequest(
+                    symbol=order.symbol,
+                    side=order.side,
+                    quantity=order.quantity,
+                    order_type=order.order_type,
+                    price=order.price,
+                    client_order_id=order.client_order_id,
+                )
+                if gateway.order(order.client_order_id).status.is_open:
+                    await gateway.submit_order(again)
+                    duplicates += 1
+            resting = gateway.orders(open_only=True)
+            to_cancel = [o for o in resting if rng.random() < 0.1]
+            await asyncio.gather(*(gateway.cancel_order(o.client_order_id) for o in to_cancel))
+            cancels += len(to_cancel)
+            if progress is not None:
+                progress(len(batch))
+        await gateway.journal.drain()
+        await asyncio.sleep(0)
+        seconds = time.perf_counter() - started
+    finally:
+        stats = journal.stats
+        store = journal.store
+        result_orders = gateway.orders()
+        fills = len(gateway.trades())
+        positions = [
+            (p.symbol, p.quantity, p.avg_price, p.realized_pnl) for p in gateway.positions()
+        ]
+        cash = gateway.cash()
+        anomalies = Counter(gateway.anomalies)
+        await gateway.stop()
+    size = store.size_bytes() if isinstance(store, SQLiteStore) else 0
+    return DemoResult(
+        directory=directory,
+        seconds=seconds,
+        orders=result_orders,
+        fills=fills,
+        duplicate_submits=duplicates,
+        cancels=cancels,
+        anomalies=anomalies,
+        journal_events=stats.events,
+        journal_batches=stats.batches,
+        journal_bytes=size,
+        positions=positions,
+        cash=cash.balance,
+        fees=cash.fees_paid,
+        callbacks=callbacks,
+    )
+
+
+STATUS_ORDER = [s.value for s in OrderStatus]

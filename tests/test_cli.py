@@ -1,0 +1,32 @@
+"""`livegate demo` runs on a fresh directory and its summary agrees with its files."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from livegate.cli.main import app
+from livegate.journal.journal import decode_event
+from livegate.model import OrderIntent
+
+
+def test_demo_runs_and_reports_what_its_journal_holds(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path), "--orders", "300"])
+    assert result.exit_code == 0, result.output
+    assert "Orders by status" in result.output and "orders/s" in result.output
+    (run_dir,) = tmp_path.iterdir()
+    assert str(run_dir.name) in result.output.replace("\n", "")
+    with sqlite3.connect(run_dir / "journal.sqlite") as conn:
+        payloads = [p for (p,) in conn.execute("SELECT payload FROM events WHERE kind='intent'")]
+    intents = [decode_event(p) for p in payloads]
+    assert len(intents) == 300 and all(isinstance(i, OrderIntent) for i in intents)
+    assert "300" in result.output
+    assert "report anomalies" in result.output
+
+
+def test_demo_refuses_a_bad_order_count(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path), "--orders", "0"])
+    assert result.exit_code != 0
+    assert not any(tmp_path.iterdir())
