@@ -43,6 +43,7 @@ class ScriptedBroker:
         self.placed: Counter[str] = Counter()
         self.cancels: Counter[str] = Counter()
         self.place_error: Exception | None = None
+        self.hang = False  # place/cancel never answer, like a stalled connection
         self.cancel_error: Exception | None = None
         self.status: dict[str, OrderReport] = {}
         self.trades: list[TradeReport] = []
@@ -59,12 +60,16 @@ class ScriptedBroker:
 
     async def place(self, intent: OrderIntent) -> str | None:
         self.placed[intent.client_order_id] += 1
+        if self.hang:
+            await asyncio.Event().wait()
         if self.place_error is not None:
             raise self.place_error
         return "B-" + intent.client_order_id
 
     async def cancel(self, client_order_id: str, broker_order_id: str | None) -> None:
         self.cancels[client_order_id] += 1
+        if self.hang:
+            await asyncio.Event().wait()
         if self.cancel_error is not None:
             raise self.cancel_error
 
@@ -90,9 +95,11 @@ class ScriptedBroker:
         self._queue.put_nowait(report)
 
 
-def scripted_gateway(store: Store | None = None) -> tuple[Gateway, ScriptedBroker]:
+def scripted_gateway(
+    store: Store | None = None, config: GatewayConfig | None = None
+) -> tuple[Gateway, ScriptedBroker]:
     broker = ScriptedBroker()
-    gateway = Gateway(broker, Journal(store or MemoryStore()), INSTRUMENTS, GatewayConfig())
+    gateway = Gateway(broker, Journal(store or MemoryStore()), INSTRUMENTS, config)
     return gateway, broker
 
 

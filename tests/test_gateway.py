@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from livegate.broker.errors import BrokerNetworkError, BrokerRejected, UnknownOutcome
-from livegate.engine import SyncGateway
+from livegate.engine import GatewayConfig, SyncGateway
 from livegate.journal import MemoryStore, SQLiteStore
 from livegate.journal.journal import decode_event
 from livegate.model import (
@@ -377,3 +378,42 @@ def test_sync_facade_drives_the_gateway_from_plain_threads(tmp_path: Path) -> No
         assert len(sync.trades()) == 1 and sync.positions()[0].quantity == 10
         assert len(sync.orders(open_only=True)) == 0
         assert sync.cash().balance < D(1_000_000)
+
+
+def test_a_hung_place_times_out_into_unknown_and_a_hung_cancel_stays_pending() -> None:
+    async def run() -> None:
+        config = GatewayConfig(place_timeout=0.05, cancel_timeout=0.05)
+        gateway, broker = scripted_gateway(config=config)
+        await gateway.start()
+        broker.hang = True
+        started = time.monotonic()
+        order = await gateway.submit_order(limit("h-1"))
+        assert order.status is S.UNKNOWN and time.monotonic() - started < 2
+        broker.hang = False
+        await gateway.submit_order(limit("h-2"))
+        broker.hang = True
+        pending = await gateway.cancel_order("h-2")
+        assert pending.status is S.PENDING_CANCEL
+        assert broker.placed == {"h-1": 1, "h-2": 1} and broker.cancels["h-2"] == 1
+        await gateway.stop()
+
+    asyncio.run(run())
+
+
+def test_cancelling_the_caller_is_not_mistaken_for_a_timeout() -> None:
+    async def run() -> None:
+        gateway, broker = scripted_gateway(config=GatewayConfig(place_timeout=30))
+        await gateway.start()
+        broker.hang = True
+        task = asyncio.create_task(gateway.submit_order(limit("k-1")))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await settle(gateway)
+        # It may have gone out: unknown, to be asked about, never resent.
+        assert gateway.order("k-1").status is S.UNKNOWN
+        assert broker.placed["k-1"] == 1
+        await gateway.stop()
+
+    asyncio.run(run())

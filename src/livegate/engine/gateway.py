@@ -26,6 +26,7 @@ from livegate.broker.errors import (
     BrokerRejected,
     BrokerThrottled,
 )
+from livegate.engine.deadlines import Deadlines
 from livegate.engine.order_book import OrderBook
 from livegate.journal.journal import Journal
 from livegate.model.account import CashBalance, Position
@@ -94,6 +95,8 @@ class Gateway:
         self._last_batch: asyncio.Future[None] | None = None
         self._cancels_in_flight: dict[str, asyncio.Future[None]] = {}
         self._ingest_task: asyncio.Task[None] | None = None
+        self._place_deadlines = Deadlines(self.config.place_timeout)
+        self._cancel_deadlines = Deadlines(self.config.cancel_timeout)
         self._running = False
         self._id_prefix = secrets.token_hex(4)
         self._id_counter = 0
@@ -211,28 +214,41 @@ class Gateway:
 
     async def _place(self, order: Order, intent: OrderIntent) -> None:
         coid = order.client_order_id
+        outcome: JournalEvent | None = None
+        boid: str | None = None
+        deadlines = self._place_deadlines
+        deadlines.arm(coid)  # covers the adapter call only, never our own journal waits
         try:
-            async with asyncio.timeout(self.config.place_timeout):
-                boid = await self.adapter.place(intent)
+            boid = await self.adapter.place(intent)
+        except asyncio.CancelledError:
+            if not deadlines.expired(coid):
+                # The caller gave up mid-send; whether it went out is unknown.
+                self._record_nowait(SubmitUnknown(coid, "caller cancelled", time.time_ns()))
+                raise
+            log.warning("submit of %s timed out; outcome unknown", coid)
+            outcome = SubmitUnknown(coid, "place timed out", time.time_ns())
         except BrokerRejected as exc:
             report = OrderReport(
                 OrderStatus.REJECTED, coid, reject_reason=exc.reason, text=exc.text
             )
-            await self._record(Received(report, time.time_ns(), "place"))
+            outcome = Received(report, time.time_ns(), "place")
         except (BrokerNetworkError, BrokerThrottled, BrokerAuthError) as exc:
             # Certainly not at the broker: refused here, nothing to recover.
             reason = {
                 BrokerThrottled: RejectReason.THROTTLED,
                 BrokerAuthError: RejectReason.AUTH_FAILED,
             }.get(type(exc), RejectReason.NOT_READY)
-            await self._record(OrderDenied(coid, reason, f"not sent: {exc}", time.time_ns()))
-        except Exception as exc:  # timeout, UnknownOutcome, adapter bug: ask the broker later
+            outcome = OrderDenied(coid, reason, f"not sent: {exc}", time.time_ns())
+        except Exception as exc:  # UnknownOutcome, or an adapter bug: ask the broker later
             log.warning("submit outcome unknown for %s: %r", coid, exc)
-            await self._record(SubmitUnknown(coid, repr(exc), time.time_ns()))
-        else:
-            if boid:
-                ack = OrderReport(OrderStatus.SUBMITTED, coid, boid, ts_ns=time.time_ns())
-                await self._record(Received(ack, ack.ts_ns, "place"))
+            outcome = SubmitUnknown(coid, repr(exc), time.time_ns())
+        finally:
+            deadlines.disarm(coid)
+        if outcome is None and boid:
+            ack = OrderReport(OrderStatus.SUBMITTED, coid, boid, ts_ns=time.time_ns())
+            outcome = Received(ack, ack.ts_ns, "place")
+        if outcome is not None:
+            await self._record(outcome)
 
     async def cancel_order(
         self, client_order_id: str | None = None, broker_order_id: str | None = None
@@ -266,17 +282,26 @@ class Gateway:
 
     async def _send_cancel(self, order: Order) -> None:
         coid, boid = order.client_order_id, order.broker_order_id
+        refused: CancelRejectReport | None = None
+        deadlines = self._cancel_deadlines
+        deadlines.arm(coid)
         try:
-            async with asyncio.timeout(self.config.cancel_timeout):
-                await self.adapter.cancel(coid, boid)
-        except (BrokerRejected, BrokerNetworkError, BrokerThrottled, BrokerAuthError) as exc:
-            # Refused or never sent: the order lives on and may be cancelled again.
-            report = CancelRejectReport(coid, boid, f"cancel failed: {exc}", time.time_ns())
-            await self._record(Received(report, report.ts_ns, "cancel"))
-        except Exception as exc:
+            await self.adapter.cancel(coid, boid)
+        except asyncio.CancelledError:
+            if not deadlines.expired(coid):
+                raise
             # Outcome unknown: stays PENDING_CANCEL until the broker's reports
             # or a recovery sync say what happened.
+            log.warning("cancel of %s timed out; outcome unknown", coid)
+        except (BrokerRejected, BrokerNetworkError, BrokerThrottled, BrokerAuthError) as exc:
+            # Refused or never sent: the order lives on and may be cancelled again.
+            refused = CancelRejectReport(coid, boid, f"cancel failed: {exc}", time.time_ns())
+        except Exception as exc:
             log.warning("cancel outcome unknown for %s: %r", coid, exc)
+        finally:
+            deadlines.disarm(coid)
+        if refused is not None:
+            await self._record(Received(refused, refused.ts_ns, "cancel"))
 
     # -- recovery ----------------------------------------------------------------
     async def recover(self, restart: bool = False) -> None:
