@@ -21,8 +21,8 @@ from livegate.model.account import Position
 T = TypeVar("T")
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS orders (broker_order_id TEXT PRIMARY KEY, payload BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS trades (seq INTEGER PRIMARY KEY, trade_id TEXT UNIQUE, payload BLOB);
+CREATE TABLE IF NOT EXISTS orders (number INTEGER PRIMARY KEY, payload BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS trades (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS state (id INTEGER PRIMARY KEY CHECK (id = 1), payload BLOB NOT NULL);
 """
 
@@ -36,14 +36,12 @@ class PaperState(msgspec.Struct):
     duplicate_place_attempts: int
 
 
-class _HasIds(Protocol):
-    @property
-    def broker_order_id(self) -> str: ...
+class _Numbered(Protocol):
+    """Orders are keyed by the paper broker's own sequence number (integer keys
+    are the cheapest rows SQLite has; this file is rewritten every loop turn)."""
 
-
-class _HasTradeId(Protocol):
     @property
-    def trade_id(self) -> str | None: ...
+    def number(self) -> int: ...
 
 
 _enc = msgspec.json.Encoder(decimal_format="string")
@@ -74,7 +72,7 @@ class PaperBookFile:
 
     def load_orders(self, kind: type[T]) -> Iterator[T]:
         dec = msgspec.json.Decoder(kind)
-        for (payload,) in self.conn.execute("SELECT payload FROM orders ORDER BY broker_order_id"):
+        for (payload,) in self.conn.execute("SELECT payload FROM orders ORDER BY number"):
             yield dec.decode(payload)
 
     def load_trades(self, kind: type[T]) -> Iterator[T]:
@@ -82,19 +80,16 @@ class PaperBookFile:
         for (payload,) in self.conn.execute("SELECT payload FROM trades ORDER BY seq"):
             yield dec.decode(payload)
 
-    def save(
-        self, orders: Sequence[_HasIds], trades: Sequence[_HasTradeId], state: PaperState
-    ) -> None:
+    def save(self, orders: Sequence[_Numbered], trades: Sequence[object], state: PaperState) -> None:
         conn = self.conn
         conn.execute("BEGIN")
         try:
             conn.executemany(
                 "INSERT OR REPLACE INTO orders VALUES (?, ?)",
-                [(o.broker_order_id, _enc.encode(o)) for o in orders],
+                [(o.number, _enc.encode(o)) for o in orders],
             )
             conn.executemany(
-                "INSERT INTO trades (trade_id, payload) VALUES (?, ?)",
-                [(t.trade_id, _enc.encode(t)) for t in trades],
+                "INSERT INTO trades (payload) VALUES (?)", [(_enc.encode(t),) for t in trades]
             )
             conn.execute("INSERT OR REPLACE INTO state VALUES (1, ?)", (_enc.encode(state),))
         except BaseException:

@@ -44,6 +44,7 @@ class PaperOrder(msgspec.Struct):
     filled_qty: Decimal = ZERO
     filled_notional: Decimal = ZERO
     ts_ns: int = 0
+    number: int = 0
 
     def report(self, ts_ns: int = 0) -> OrderReport:
         return OrderReport(
@@ -177,7 +178,8 @@ class PaperBroker:
             quote is None or (quote.ask if intent.side is Side.BUY else quote.bid) is None
         ):
             raise BrokerRejected(f"no quote for {intent.symbol}", RejectReason.NO_LIQUIDITY)
-        boid = f"P{self.next_order_no:09d}"
+        number = self.next_order_no
+        boid = f"P{number:09d}"
         self.next_order_no += 1
         order = PaperOrder(
             boid,
@@ -189,6 +191,7 @@ class PaperBroker:
             intent.quantity,
             intent.price,
             ts_ns=self.clock_ns,
+            number=number,
         )
         self.orders[boid] = order
         self.by_client_id[order.client_order_id] = boid
