@@ -18,6 +18,7 @@ from livegate.model import (
     ExecutionReport,
     Fill,
     GatewayNotRunningError,
+    InvalidOrderError,
     OrderNotFoundError,
     OrderReport,
     OrderRequest,
@@ -414,6 +415,66 @@ def test_cancelling_the_caller_is_not_mistaken_for_a_timeout() -> None:
         # It may have gone out: unknown, to be asked about, never resent.
         assert gateway.order("k-1").status is S.UNKNOWN
         assert broker.placed["k-1"] == 1
+        await gateway.stop()
+
+    asyncio.run(run())
+
+
+def test_basket_sends_new_orders_once_and_returns_existing_ones(tmp_path: Path) -> None:
+    async def run() -> None:
+        gateway, paper = paper_gateway(tmp_path)
+        await gateway.start()
+        paper.set_quote("AAPL", D("99.99"), D("100.01"))
+        await gateway.submit_order(limit("old", price="90.00"))
+        basket = [
+            limit("old", price="90.00"),  # active: returned, not resent
+            market("b-1", qty=10),
+            limit("b-2", price="95.00"),
+            OrderRequest(
+                symbol="MSFT", side="BUY", quantity=1, order_type="MARKET", client_order_id="b-3"
+            ),  # no MSFT quote: the broker refuses
+        ]
+        result = await gateway.submit_orders(basket)
+        assert [o.client_order_id for o in result] == ["old", "b-1", "b-2", "b-3"]
+        assert result[0].broker_order_id == "P000000001"
+        assert result[1].broker_order_id and result[2].status is S.SUBMITTED
+        assert result[3].status is S.REJECTED
+        assert result[3].reject_reason is RejectReason.NO_LIQUIDITY
+        await settle(gateway)
+        assert gateway.order("b-1").status is S.FILLED
+        assert paper.broker.duplicate_place_attempts == 0 and len(paper.broker.orders) == 3
+        await gateway.stop()
+
+    asyncio.run(run())
+
+
+def test_a_bad_order_refuses_the_whole_basket_with_nothing_recorded() -> None:
+    async def run() -> None:
+        store = MemoryStore()
+        gateway, broker = scripted_gateway(store)
+        await gateway.start()
+        before = len(store.records)
+        with pytest.raises(InvalidOrderError, match="tick"):
+            await gateway.submit_orders([limit("ok-1"), limit("bad", price="1.001")])
+        with pytest.raises(DuplicateClientOrderIdError, match="twice"):
+            await gateway.submit_orders([limit("twice"), limit("twice")])
+        await gateway.journal.drain()
+        assert len(store.records) == before and not broker.placed and gateway.orders() == []
+        await gateway.stop()
+
+    asyncio.run(run())
+
+
+def test_basket_without_place_many_and_its_timeout() -> None:
+    async def run() -> None:
+        gateway, broker = scripted_gateway(config=GatewayConfig(place_timeout=0.05))
+        await gateway.start()
+        sent = await gateway.submit_orders([limit(f"g-{i}") for i in range(5)])
+        assert [o.broker_order_id for o in sent] == [f"B-g-{i}" for i in range(5)]
+        broker.hang = True
+        stuck = await gateway.submit_orders([limit("t-1"), limit("t-2")])
+        assert [o.status for o in stuck] == [S.UNKNOWN, S.UNKNOWN]
+        assert broker.placed["t-1"] == broker.placed["t-2"] == 1
         await gateway.stop()
 
     asyncio.run(run())

@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -191,64 +191,153 @@ class Gateway:
         nothing; the id of a finished order cannot be reused.
         """
         self._require_running()
-        coid = request.client_order_id or self.new_client_order_id()
-        existing = self.book.orders.get(coid)
-        if existing is not None:
-            if existing.status.is_open:
-                return existing.snapshot()
-            raise DuplicateClientOrderIdError(
-                f"client_order_id {coid} belongs to a finished order ({existing.status})"
-            )
-        now = time.time_ns()
-        intent = validate_request(
-            request, self.instruments, account=self.config.account, client_order_id=coid, ts_ns=now
-        )
+        existing, intent = self._admit(request, set())
+        if intent is None:
+            return existing  # type: ignore[return-value]
         order = self.book.open_order(intent)
         try:
             await self._record(intent)
         except JournalError:
-            self.book.forget(coid)  # never durable, never sent: it did not happen
+            self.book.forget(intent.client_order_id)  # never durable, never sent
             raise
-        await self._place(order, intent)
-        return order.snapshot()
-
-    async def _place(self, order: Order, intent: OrderIntent) -> None:
-        coid = order.client_order_id
-        outcome: JournalEvent | None = None
-        boid: str | None = None
+        coid = intent.client_order_id
         deadlines = self._place_deadlines
         deadlines.arm(coid)  # covers the adapter call only, never our own journal waits
         try:
-            boid = await self.adapter.place(intent)
+            result: str | BaseException | None = await self.adapter.place(intent)
         except asyncio.CancelledError:
             if not deadlines.expired(coid):
                 # The caller gave up mid-send; whether it went out is unknown.
                 self._record_nowait(SubmitUnknown(coid, "caller cancelled", time.time_ns()))
                 raise
-            log.warning("submit of %s timed out; outcome unknown", coid)
-            outcome = SubmitUnknown(coid, "place timed out", time.time_ns())
-        except BrokerRejected as exc:
-            report = OrderReport(
-                OrderStatus.REJECTED, coid, reject_reason=exc.reason, text=exc.text
+            result = TimeoutError(f"place timed out after {deadlines.timeout}s")
+        except Exception as exc:
+            result = exc
+        finally:
+            deadlines.disarm(coid)
+        outcome = self._place_outcome(coid, result)
+        if outcome is not None:
+            await self._record(outcome)
+        return order.snapshot()
+
+    async def submit_orders(self, requests: Sequence[OrderRequest]) -> list[OrderSnapshot]:
+        """Submit a basket: one journal wait for all intents, one adapter call, one for acks.
+
+        The same promises as `submit_order` for each order. The basket is
+        validated whole before anything is recorded, so one bad order refuses
+        the basket with nothing journaled or sent. Adapters that can send
+        many orders in one call implement `place_many(intents)`, returning a
+        result or an exception per intent; others get concurrent `place` calls.
+        """
+        self._require_running()
+        admitted: list[tuple[OrderSnapshot | None, OrderIntent | None]] = []
+        seen: set[str] = set()
+        for request in requests:
+            admitted.append(self._admit(request, seen))
+        intents = [intent for _, intent in admitted if intent is not None]
+        orders = [self.book.open_order(intent) for intent in intents]
+        if intents:
+            try:
+                for intent in intents[:-1]:
+                    self._record_nowait(intent)
+                await self._record(intents[-1])  # batches commit in order
+            except JournalError:
+                for intent in intents:
+                    self.book.forget(intent.client_order_id)
+                raise
+            results = await self._place_basket(intents)
+            outcomes = [
+                outcome
+                for intent, result in zip(intents, results, strict=True)
+                if (outcome := self._place_outcome(intent.client_order_id, result)) is not None
+            ]
+            for outcome in outcomes[:-1]:
+                self._record_nowait(outcome)
+            if outcomes:
+                await self._record(outcomes[-1])
+        placed = iter(orders)
+        return [
+            existing if intent is None else next(placed).snapshot()  # type: ignore[misc]
+            for existing, intent in admitted
+        ]
+
+    def _admit(
+        self, request: OrderRequest, basket: set[str]
+    ) -> tuple[OrderSnapshot | None, OrderIntent | None]:
+        """(existing order, None) for a duplicate of an active order, else (None, new intent)."""
+        coid = request.client_order_id or self.new_client_order_id()
+        existing = self.book.orders.get(coid)
+        if existing is not None:
+            if existing.status.is_open:
+                return existing.snapshot(), None
+            raise DuplicateClientOrderIdError(
+                f"client_order_id {coid} belongs to a finished order ({existing.status})"
             )
-            outcome = Received(report, time.time_ns(), "place")
-        except (BrokerNetworkError, BrokerThrottled, BrokerAuthError) as exc:
+        if coid in basket:
+            raise DuplicateClientOrderIdError(f"client_order_id {coid} appears twice in a basket")
+        basket.add(coid)
+        intent = validate_request(
+            request,
+            self.instruments,
+            account=self.config.account,
+            client_order_id=coid,
+            ts_ns=time.time_ns(),
+        )
+        return None, intent
+
+    async def _place_basket(
+        self, intents: Sequence[OrderIntent]
+    ) -> Sequence[str | BaseException | None]:
+        key = object()  # one deadline for the whole basket
+        deadlines = self._place_deadlines
+        deadlines.arm(key)
+        try:
+            place_many = getattr(self.adapter, "place_many", None)
+            if place_many is not None:
+                results: Sequence[str | BaseException | None] = await place_many(intents)
+            else:
+                results = await asyncio.gather(
+                    *(self.adapter.place(intent) for intent in intents), return_exceptions=True
+                )
+        except asyncio.CancelledError:
+            if not deadlines.expired(key):
+                for intent in intents:
+                    self._record_nowait(
+                        SubmitUnknown(intent.client_order_id, "caller cancelled", time.time_ns())
+                    )
+                raise
+            timeout = TimeoutError(f"place timed out after {deadlines.timeout}s")
+            results = [timeout] * len(intents)
+        except Exception as exc:
+            results = [exc] * len(intents)
+        finally:
+            deadlines.disarm(key)
+        return results
+
+    def _place_outcome(self, coid: str, result: str | BaseException | None) -> JournalEvent | None:
+        """What the answer to place() means for the order, as the event to journal."""
+        now = time.time_ns()
+        if isinstance(result, BrokerRejected):
+            report = OrderReport(
+                OrderStatus.REJECTED, coid, reject_reason=result.reason, text=result.text
+            )
+            return Received(report, now, "place")
+        if isinstance(result, BrokerNetworkError | BrokerThrottled | BrokerAuthError):
             # Certainly not at the broker: refused here, nothing to recover.
             reason = {
                 BrokerThrottled: RejectReason.THROTTLED,
                 BrokerAuthError: RejectReason.AUTH_FAILED,
-            }.get(type(exc), RejectReason.NOT_READY)
-            outcome = OrderDenied(coid, reason, f"not sent: {exc}", time.time_ns())
-        except Exception as exc:  # UnknownOutcome, or an adapter bug: ask the broker later
-            log.warning("submit outcome unknown for %s: %r", coid, exc)
-            outcome = SubmitUnknown(coid, repr(exc), time.time_ns())
-        finally:
-            deadlines.disarm(coid)
-        if outcome is None and boid:
-            ack = OrderReport(OrderStatus.SUBMITTED, coid, boid, ts_ns=time.time_ns())
-            outcome = Received(ack, ack.ts_ns, "place")
-        if outcome is not None:
-            await self._record(outcome)
+            }.get(type(result), RejectReason.NOT_READY)
+            return OrderDenied(coid, reason, f"not sent: {result}", now)
+        if isinstance(result, BaseException):
+            # Timeout, UnknownOutcome, an adapter bug: it may have gone out.
+            log.warning("submit outcome unknown for %s: %r", coid, result)
+            return SubmitUnknown(coid, repr(result), now)
+        if result:
+            return Received(
+                OrderReport(OrderStatus.SUBMITTED, coid, result, ts_ns=now), now, "place"
+            )
+        return None
 
     async def cancel_order(
         self, client_order_id: str | None = None, broker_order_id: str | None = None

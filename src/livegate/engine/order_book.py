@@ -40,6 +40,7 @@ S = OrderStatus
 OnChange = Callable[[Order, Fill | None], None]
 OnAnomaly = Callable[[str, str | None, str], None]
 
+_ONE = Decimal(1)
 _EARLY = frozenset({S.NEW, S.UNKNOWN, S.SUBMITTED})
 
 
@@ -80,6 +81,7 @@ class OrderBook:
         self.ledger = Ledger()
         self.baseline: AccountSnapshot | None = None
         self.held: dict[str, list[tuple[BrokerReport, int, str]]] = {}
+        self._multipliers: dict[str, Decimal] = {}
 
     # -- lookups ---------------------------------------------------------
     def find(self, client_order_id: str | None, broker_order_id: str | None) -> Order | None:
@@ -248,11 +250,13 @@ class OrderBook:
             trade.ts_ns,
         )
         self.fills.append(fill)
-        multiplier = Decimal(1)
-        if self.instruments is not None and order.symbol in self.instruments:
-            multiplier = self.instruments.get(order.symbol).multiplier
         self.ledger.apply_fill(
-            order.symbol, order.side, trade.quantity, trade.price, trade.fee, multiplier
+            order.symbol,
+            order.side,
+            trade.quantity,
+            trade.price,
+            trade.fee,
+            self._multiplier(order.symbol),
         )
         status = order.status
         if order.filled_qty == order.quantity and can_transition(status, S.FILLED):
@@ -275,6 +279,14 @@ class OrderBook:
         order.reject_text = report.text
         order.pre_cancel_status = None
         self.on_change(order, None)
+
+    def _multiplier(self, symbol: str) -> Decimal:
+        multiplier = self._multipliers.get(symbol)
+        if multiplier is None:
+            known = self.instruments is not None and symbol in self.instruments
+            multiplier = self.instruments.get(symbol).multiplier if known else _ONE  # type: ignore[union-attr]
+            self._multipliers[symbol] = multiplier
+        return multiplier
 
     # -- reports for orders we cannot place yet ------------------------------
     def _hold(self, report: BrokerReport, received_ns: int, source: str) -> None:

@@ -3,9 +3,10 @@
 from livegate.journal.journal import Journal, decode_event, encode_event
 from livegate.journal.memory import MemoryStore
 from livegate.journal.sqlite import SQLiteStore
-from livegate.journal.store import Record, Store
+from livegate.journal.store import Batch, Record, Store
 
 __all__ = [
+    "Batch",
     "Journal",
     "MemoryStore",
     "Record",

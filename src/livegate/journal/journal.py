@@ -7,20 +7,23 @@ while the event loop keeps filling the next one. Under load, batches grow
 by themselves to whatever accumulated during the previous fsync, so
 throughput is bounded by encoding, not by fsyncs; at low load each event
 gets its own commit and waits only for that. No fsync is ever skipped.
+
+A batch larger than `max_batch` is written in parts; its future resolves
+when the last part is durable.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import threading
 import time
 from collections.abc import Iterator
 
 import msgspec
 
-from livegate.journal.store import Record, Store
+from livegate.journal.store import Batch, Store
 from livegate.model.errors import JournalError
-from livegate.model.events import JournalEvent, event_client_order_id
+from livegate.model.events import JournalEvent
 
 _encoder = msgspec.json.Encoder(decimal_format="string")
 _decoder: msgspec.json.Decoder[JournalEvent] = msgspec.json.Decoder(JournalEvent)
@@ -42,18 +45,22 @@ class JournalStats(msgspec.Struct):
 
 
 class Journal:
-    def __init__(self, store: Store, *, max_batch: int = 5_000) -> None:
+    def __init__(self, store: Store, *, max_batch: int = 10_000) -> None:
         self.store = store
         self.max_batch = max_batch
         self.stats = JournalStats()
         self._seq = 0
-        self._pending: list[Record] = []
+        # Shared with the writer thread, under _lock: the batch being filled.
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._pending: list[bytes] = []
+        self._pending_first_seq = 0
         self._pending_future: asyncio.Future[None] | None = None
-        self._writing = False
+        self._closing = False
+        self._last_future: asyncio.Future[None] | None = None
         self._failed: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._idle: asyncio.Event | None = None
+        self._writer: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------
     def open(self) -> None:
@@ -66,25 +73,25 @@ class Journal:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="livegate-journal"
-        )
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._closing = False
+        self._writer = threading.Thread(target=self._write_loop, name="livegate-journal")
+        self._writer.start()
 
     async def drain(self) -> None:
         """Wait until everything appended so far is durable (or failed)."""
-        while self._pending or self._writing:
-            assert self._idle is not None
-            self._idle.clear()
-            await self._idle.wait()
+        last = self._last_future
+        if last is not None and not last.done():
+            await asyncio.wait([last])
 
     async def close(self) -> None:
         if self._loop is not None:
             await self.drain()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        if self._writer is not None:
+            with self._lock:
+                self._closing = True
+                self._wake.notify()
+            self._writer.join()
+            self._writer = None
         self.store.close()
 
     @property
@@ -107,62 +114,73 @@ class Journal:
             raise JournalError("journal is not started")
         if self._failed is not None:
             raise JournalError(f"journal failed earlier: {self._failed}") from self._failed
-        self._seq += 1
-        self._pending.append(
-            Record(
-                self._seq,
-                time.time_ns(),
-                event.__struct_config__.tag,  # type: ignore[arg-type]
-                event_client_order_id(event),
-                _encoder.encode(event),
-            )
-        )
-        future = self._pending_future
-        if future is None:
-            future = self._pending_future = loop.create_future()
-            if not self._writing:
-                loop.call_soon(self._flush)
-        if len(self._pending) >= self.max_batch and not self._writing:
-            self._flush()
+        payload = _encoder.encode(event)
+        with self._lock:
+            self._seq += 1
+            future = self._pending_future
+            if future is None:
+                future = self._pending_future = self._last_future = loop.create_future()
+                self._pending_first_seq = self._seq
+                self._wake.notify()
+            self._pending.append(payload)
         return future
 
-    def _flush(self) -> None:
-        if self._writing or not self._pending:
-            return
-        assert self._loop is not None and self._executor is not None
-        batch, future = self._pending, self._pending_future
-        self._pending, self._pending_future = [], None
-        self._writing = True
-        started = time.perf_counter()
-        done = self._loop.run_in_executor(self._executor, self.store.write_batch, batch)
-        done.add_done_callback(lambda d: self._written(d, batch, future, started))
+    # -- the writer thread ------------------------------------------------
+    def _write_loop(self) -> None:
+        """Write whatever accumulated, as soon as the previous batch is durable.
 
-    def _written(
-        self,
-        done: asyncio.Future[None],
-        batch: list[Record],
-        future: asyncio.Future[None] | None,
-        started: float,
-    ) -> None:
-        self._writing = False
-        assert future is not None
-        error = done.exception()
-        if error is not None:
-            # Nothing of this batch is stored (the store is all-or-nothing) and
-            # later events may depend on it, so the journal stops for good:
-            # the gateway turns this into a cannot-trade condition.
-            self._failed = error
-            future.set_exception(JournalError(f"journal write failed: {error}"))
-            if self._pending_future is not None:
-                self._pending_future.set_exception(JournalError(f"journal write failed: {error}"))
-                self._pending, self._pending_future = [], None
-        else:
+        The event loop never sits between two batches: the writer takes the
+        next one itself, so a busy loop delays only the completions it runs.
+        """
+        loop = self._loop
+        assert loop is not None
+        while True:
+            with self._lock:
+                while not self._pending and not self._closing:
+                    self._wake.wait()
+                if not self._pending:
+                    return
+                rows = self._pending[: self.max_batch]
+                del self._pending[: self.max_batch]
+                first_seq = self._pending_first_seq
+                self._pending_first_seq += len(rows)
+                future = self._pending_future
+                if not self._pending:
+                    self._pending_future = None
+            assert future is not None
+            batch = Batch(first_seq, len(rows), b"[" + b",".join(rows) + b"]")
+            started = time.perf_counter()
+            try:
+                self.store.write_batch(batch)
+            except BaseException as exc:  # nothing of it is stored: fail it and all after
+                self._fail(loop, exc)
+                return
             stats = self.stats
-            stats.events += len(batch)
+            stats.events += batch.size
             stats.batches += 1
-            stats.largest_batch = max(stats.largest_batch, len(batch))
+            stats.largest_batch = max(stats.largest_batch, batch.size)
             stats.write_seconds += time.perf_counter() - started
-            future.set_result(None)
-            self._flush()
-        if not self._writing and self._idle is not None:
-            self._idle.set()
+            if future is not self._pending_future:  # the whole generation is written
+                loop.call_soon_threadsafe(_resolve, future)
+
+    def _fail(self, loop: asyncio.AbstractEventLoop, exc: BaseException) -> None:
+        # Later events may depend on the lost ones, so the journal stops for
+        # good; the gateway turns this into a cannot-trade condition.
+        self._failed = exc
+        with self._lock:
+            futures = {f for f in (self._pending_future, self._last_future) if f is not None}
+            self._pending = []
+            self._pending_future = None
+        error = JournalError(f"journal write failed: {exc}")
+        for future in futures:
+            loop.call_soon_threadsafe(_reject, future, error)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _reject(future: asyncio.Future[None], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)

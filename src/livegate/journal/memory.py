@@ -6,9 +6,16 @@ a gateway that sends real orders.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterator
 
-from livegate.journal.store import Record
+import msgspec
+
+from livegate.journal.journal import decode_event
+from livegate.journal.store import Batch, Record
+from livegate.model.events import event_client_order_id, event_kind
+
+_raw_events = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 class MemoryStore:
@@ -21,8 +28,14 @@ class MemoryStore:
     def last_seq(self) -> int:
         return self.records[-1].seq if self.records else 0
 
-    def write_batch(self, records: Sequence[Record]) -> None:
-        self.records.extend(records)
+    def write_batch(self, batch: Batch) -> None:
+        now = time.time_ns()
+        for seq, raw in enumerate(_raw_events.decode(batch.json), batch.first_seq):
+            payload = bytes(raw)
+            event = decode_event(payload)
+            self.records.append(
+                Record(seq, now, event_kind(event), event_client_order_id(event), payload)
+            )
 
     def read(self, after_seq: int = 0) -> Iterator[Record]:
         return (r for r in list(self.records) if r.seq > after_seq)

@@ -7,6 +7,9 @@ the state the process had. Tags are part of the on-disk format: never rename.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import msgspec
 
 from livegate.model.account import AccountSnapshot
@@ -82,10 +85,40 @@ JournalEvent = (
 )
 
 
+def _report_client_order_id(event: Any) -> str | None:
+    return event.report.client_order_id  # type: ignore[no-any-return]
+
+
+def _own_client_order_id(event: Any) -> str | None:
+    return event.client_order_id  # type: ignore[no-any-return]
+
+
+def _no_client_order_id(event: Any) -> str | None:
+    return None
+
+
+# Per-type lookups, on the hot path of every journal append.
+_CLIENT_ORDER_ID: dict[type, Callable[[Any], str | None]] = {
+    Received: _report_client_order_id,
+    OrderIntent: _own_client_order_id,
+    CancelRequested: _own_client_order_id,
+    SubmitUnknown: _own_client_order_id,
+    OrderDenied: _own_client_order_id,
+    Anomaly: _own_client_order_id,
+    AccountBaseline: _no_client_order_id,
+    GatewayStarted: _no_client_order_id,
+}
+_KIND: dict[type, str] = {
+    kind: str(msgspec.inspect.type_info(kind).tag)  # type: ignore[attr-defined]
+    for kind in _CLIENT_ORDER_ID
+}
+
+
 def event_client_order_id(event: JournalEvent) -> str | None:
     """The order an event is about, for the journal's per-order index."""
-    if isinstance(event, Received):
-        return event.report.client_order_id
-    if isinstance(event, OrderIntent | CancelRequested | SubmitUnknown | OrderDenied | Anomaly):
-        return event.client_order_id
-    return None
+    return _CLIENT_ORDER_ID[type(event)](event)
+
+
+def event_kind(event: JournalEvent) -> str:
+    """The event's tag: the journal's `kind` column."""
+    return _KIND[type(event)]

@@ -25,10 +25,9 @@ def _enum(kind: type[E], value: object, field: str) -> E:
     if isinstance(value, kind):
         return value
     if isinstance(value, str):
-        try:
-            return kind(value.upper())
-        except ValueError:
-            pass
+        member = kind.__members__.get(value.upper())
+        if member is not None:
+            return member
     allowed = ", ".join(str(m.value) for m in kind)
     raise InvalidOrderError(f"{field}={value!r} is not one of {allowed}")
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from livegate.broker.adapter import Capabilities
-from livegate.broker.errors import BrokerNetworkError
+from livegate.broker.errors import BrokerNetworkError, BrokerRejected
 from livegate.broker.paper.broker import PaperBroker, PaperConfig
 from livegate.model.account import AccountSnapshot
 from livegate.model.orders import OrderIntent
@@ -68,6 +68,18 @@ class PaperAdapter:
         boid = self.broker.place(intent)
         await self._after_save()
         return boid
+
+    async def place_many(self, intents: Sequence[OrderIntent]) -> list[str | Exception | None]:
+        """A basket in one go: one save of the book for all of it."""
+        self._check()
+        results: list[str | Exception | None] = []
+        for intent in intents:
+            try:
+                results.append(self.broker.place(intent))
+            except BrokerRejected as exc:
+                results.append(exc)
+        await self._after_save()
+        return results
 
     async def cancel(self, client_order_id: str, broker_order_id: str | None) -> None:
         self._check()

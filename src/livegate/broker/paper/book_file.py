@@ -80,7 +80,9 @@ class PaperBookFile:
         for (payload,) in self.conn.execute("SELECT payload FROM trades ORDER BY seq"):
             yield dec.decode(payload)
 
-    def save(self, orders: Sequence[_Numbered], trades: Sequence[object], state: PaperState) -> None:
+    def save(
+        self, orders: Sequence[_Numbered], trades: Sequence[object], state: PaperState
+    ) -> None:
         conn = self.conn
         conn.execute("BEGIN")
         try:

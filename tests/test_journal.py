@@ -1,0 +1,130 @@
+"""The write-ahead journal: group commit, durability, order, failure."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from livegate.journal import Batch, Journal, MemoryStore, SQLiteStore
+from livegate.model import JournalError, OrderRequest, OrderStatus
+from livegate.model.events import Anomaly, GatewayStarted
+
+from .helpers import scripted_gateway
+
+
+def note(i: int) -> Anomaly:
+    return Anomaly("TEST", f"c{i}", f"event {i}", i)
+
+
+def test_concurrent_appends_share_fsyncs_and_keep_their_order(tmp_path: Path) -> None:
+    async def run() -> None:
+        journal = Journal(SQLiteStore(tmp_path / "j.sqlite"))
+        journal.open()
+        await journal.start()
+        futures = [journal.append(note(i)) for i in range(5_000)]
+        await asyncio.gather(*futures)
+        assert journal.stats.events == 5_000
+        assert journal.stats.batches < 100  # grouped, not one fsync per event
+        await journal.close()
+
+        reopened = Journal(SQLiteStore(tmp_path / "j.sqlite"))
+        reopened.open()
+        events = list(reopened.replay())
+        assert [seq for seq, _ in events] == list(range(1, 5_001))
+        assert [e.detail for _, e in events] == [f"event {i}" for i in range(5_000)]  # type: ignore[union-attr]
+        assert reopened.last_seq == 5_000
+        reopened.store.close()
+
+    asyncio.run(run())
+
+
+def test_a_resolved_append_is_on_disk_for_another_connection(tmp_path: Path) -> None:
+    async def run() -> None:
+        journal = Journal(SQLiteStore(tmp_path / "j.sqlite"))
+        journal.open()
+        await journal.start()
+        await journal.append(note(1))
+        with sqlite3.connect(tmp_path / "j.sqlite") as other:
+            rows = other.execute("SELECT seq, kind, client_order_id FROM events").fetchall()
+        assert rows == [(1, "anomaly", "c1")]
+        await journal.close()
+
+    asyncio.run(run())
+
+
+def test_oversized_batches_are_written_in_parts_in_order(tmp_path: Path) -> None:
+    async def run() -> None:
+        journal = Journal(SQLiteStore(tmp_path / "j.sqlite"), max_batch=7)
+        journal.open()
+        await journal.start()
+        await asyncio.gather(*(journal.append(note(i)) for i in range(100)))
+        assert journal.stats.largest_batch <= 7
+        await journal.close()
+        store = SQLiteStore(tmp_path / "j.sqlite")
+        store.open()
+        assert [r.seq for r in store.read()] == list(range(1, 101))
+        assert [r.seq for r in store.read_order("c42")] == [43]
+        store.close()
+
+    asyncio.run(run())
+
+
+class FailingStore(MemoryStore):
+    """A store whose disk fills up when the test says so."""
+
+    def __init__(self, broken: bool = False) -> None:
+        super().__init__()
+        self.broken = broken
+
+    def write_batch(self, batch: Batch) -> None:
+        if self.broken:
+            raise OSError("disk full")
+        super().write_batch(batch)
+
+
+def test_a_failed_write_fails_its_events_and_everything_after() -> None:
+    async def run() -> None:
+        journal = Journal(FailingStore(broken=True))
+        journal.open()
+        await journal.start()
+        future = journal.append(GatewayStarted(0, "x", "y"))
+        with pytest.raises(JournalError, match="disk full"):
+            await future
+        assert isinstance(journal.failed, OSError)
+        with pytest.raises(JournalError, match="failed earlier"):
+            journal.append(note(2))
+        await journal.close()
+
+    asyncio.run(run())
+
+
+def test_gateway_stops_trading_when_its_journal_fails() -> None:
+    async def run() -> None:
+        store = FailingStore()
+        gateway, broker = scripted_gateway(store)
+        await gateway.start()
+        first = await gateway.submit_order(
+            OrderRequest(symbol="AAPL", side="BUY", quantity=1, price="1.00", client_order_id="a")
+        )
+        assert first.broker_order_id == "B-a"
+        store.broken = True
+        with pytest.raises(JournalError):
+            await gateway.submit_order(
+                OrderRequest(
+                    symbol="AAPL", side="BUY", quantity=1, price="1.00", client_order_id="b"
+                )
+            )
+        # "b" was never durable: never sent, and not left behind half-made.
+        assert broker.placed.get("b") is None
+        assert [o.client_order_id for o in gateway.orders()] == ["a"]
+        assert gateway.order("a").status is not OrderStatus.REJECTED
+        with pytest.raises(JournalError):
+            await gateway.submit_order(
+                OrderRequest(symbol="AAPL", side="BUY", quantity=1, price="1.00")
+            )
+        await gateway.stop()
+
+    asyncio.run(run())
