@@ -112,8 +112,10 @@ def paper_gateway(
 
 
 async def settle(gateway: Gateway, rounds: int = 3) -> None:
-    """Let queued reports flow through journal and book."""
+    """Let queued reports flow from the broker through journal and book."""
     for _ in range(rounds):
+        if isinstance(gateway.adapter, PaperAdapter):
+            await gateway.adapter.quiesce()
         await asyncio.sleep(0)
         await gateway.journal.drain()
         await asyncio.sleep(0)

@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import msgspec
 
@@ -45,9 +46,18 @@ class JournalStats(msgspec.Struct):
 
 
 class Journal:
-    def __init__(self, store: Store, *, max_batch: int = 10_000) -> None:
+    """Group-committed, write-ahead log of msgspec events.
+
+    `event_type` is what replay decodes: the gateway's `JournalEvent` by
+    default; the paper broker keeps its own book as a log of its own events.
+    """
+
+    def __init__(
+        self, store: Store, *, max_batch: int = 10_000, event_type: Any = JournalEvent
+    ) -> None:
         self.store = store
         self.max_batch = max_batch
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(event_type)
         self.stats = JournalStats()
         self._seq = 0
         # Shared with the writer thread, under _lock: the batch being filled.
@@ -67,14 +77,33 @@ class Journal:
         self.store.open()
         self._seq = self.store.last_seq()
 
-    def replay(self) -> Iterator[tuple[int, JournalEvent]]:
+    def replay(self) -> Iterator[tuple[int, Any]]:
+        decode = self._decoder.decode
         for record in self.store.read():
-            yield record.seq, decode_event(record.payload)
+            yield record.seq, decode(record.payload)
+
+    def write_now(self, events: Sequence[msgspec.Struct]) -> None:
+        """Append and make durable synchronously, for use with no event loop running.
+
+        For offline tools (a paper book edited while its gateway is down);
+        never while the writer thread runs.
+        """
+        if self._writer is not None:
+            raise JournalError("write_now is for a journal that is not started")
+        if events:
+            first = self._seq + 1
+            self._seq += len(events)
+            payload = b"[" + b",".join(_encoder.encode(e) for e in events) + b"]"
+            self.store.write_batch(Batch(first, len(events), payload))
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._closing = False
-        self._writer = threading.Thread(target=self._write_loop, name="livegate-journal")
+        # A daemon: a forgotten close() must not keep the process alive; an
+        # unfinished write is one atomic statement, so nothing half-written remains.
+        self._writer = threading.Thread(
+            target=self._write_loop, name="livegate-journal", daemon=True
+        )
         self._writer.start()
 
     async def drain(self) -> None:
@@ -103,7 +132,7 @@ class Journal:
         return self._failed
 
     # -- appending -------------------------------------------------------
-    def append(self, event: JournalEvent) -> asyncio.Future[None]:
+    def append(self, event: msgspec.Struct) -> asyncio.Future[None]:
         """Queue an event; the returned future resolves when it is durable.
 
         Events become durable in append order, and futures resolve in that
@@ -117,12 +146,12 @@ class Journal:
         payload = _encoder.encode(event)
         with self._lock:
             self._seq += 1
+            self._pending.append(payload)
             future = self._pending_future
             if future is None:
                 future = self._pending_future = self._last_future = loop.create_future()
                 self._pending_first_seq = self._seq
                 self._wake.notify()
-            self._pending.append(payload)
         return future
 
     # -- the writer thread ------------------------------------------------

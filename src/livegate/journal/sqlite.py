@@ -43,8 +43,13 @@ _PAGE = 20_000
 
 
 class SQLiteStore:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
+        """`synchronous`: FULL for the gateway's journal (survives power loss);
+        NORMAL survives a killed process only, enough for a simulated broker."""
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous={synchronous!r}: use FULL or NORMAL")
         self.path = Path(path)
+        self.synchronous = synchronous
         self._conn: sqlite3.Connection | None = None
         # The writer thread writes while the loop thread may read (trace,
         # queries); sqlite3 connections are not safe to share unguarded.
@@ -54,7 +59,7 @@ class SQLiteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.executescript(_SCHEMA)
         self._conn = conn
 

@@ -21,13 +21,20 @@ E = TypeVar("E", bound=enum.Enum)
 MAX_CLIENT_ORDER_ID_LEN = 64
 
 
+# Enum.__members__ builds a new mapping proxy on every access; look up here.
+_BY_NAME: dict[type[enum.Enum], dict[str, enum.Enum]] = {
+    kind: {name: member for name, member in kind.__members__.items()}
+    for kind in (Side, OrderType, TimeInForce)
+}
+
+
 def _enum(kind: type[E], value: object, field: str) -> E:
     if isinstance(value, kind):
         return value
     if isinstance(value, str):
-        member = kind.__members__.get(value.upper())
+        member = _BY_NAME[kind].get(value) or _BY_NAME[kind].get(value.upper())
         if member is not None:
-            return member
+            return member  # type: ignore[return-value]
     allowed = ", ".join(str(m.value) for m in kind)
     raise InvalidOrderError(f"{field}={value!r} is not one of {allowed}")
 

@@ -1,7 +1,7 @@
 """`BrokerAdapter` over the in-process `PaperBroker`: the embedded default.
 
-Everything the broker does within one turn of the event loop is saved in
-one transaction at the end of that turn, and only then are its reports
+Everything the broker does within one turn of the event loop is queued for
+saving at the end of that turn, and only once it is saved are its reports
 released and its answers returned, so the paper broker never tells the
 gateway something its file would not remember after a crash.
 """
@@ -21,8 +21,6 @@ from livegate.model.account import AccountSnapshot
 from livegate.model.orders import OrderIntent
 from livegate.model.reports import BrokerReport, OrderReport, TradeReport
 
-_CLOSED = object()
-
 
 class PaperAdapter:
     name = "paper"
@@ -34,7 +32,8 @@ class PaperAdapter:
 
     def __init__(self, path: Path | str, config: PaperConfig | None = None) -> None:
         self.broker = PaperBroker(path, config or PaperConfig())
-        self._queue: asyncio.Queue[BrokerReport | object] = asyncio.Queue()
+        # Reports travel in the lists one save released: one queue hop per save.
+        self._queue: asyncio.Queue[list[BrokerReport] | None] = asyncio.Queue()
         self._saved: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected = False
@@ -45,6 +44,7 @@ class PaperAdapter:
         self._loop = asyncio.get_running_loop()
         if not self._opened:
             self.broker.open()
+            await self.broker.start()
             self._opened = True
         self._queue = asyncio.Queue()
         self._connected = True
@@ -53,10 +53,10 @@ class PaperAdapter:
         if self._connected:
             self._save()
             self._connected = False
-            self._queue.put_nowait(_CLOSED)
         if self._opened:
-            self.broker.close()
+            await self.broker.stop()  # drains: everything told is saved
             self._opened = False
+        self._queue.put_nowait(None)
 
     async def heartbeat(self) -> int:
         self._check()
@@ -108,10 +108,11 @@ class PaperAdapter:
     async def reports(self) -> AsyncIterator[BrokerReport]:
         queue = self._queue
         while True:
-            item = await queue.get()
-            if item is _CLOSED:
+            released = await queue.get()
+            if released is None:  # closed
                 return
-            yield item  # type: ignore[misc]
+            for report in released:
+                yield report
 
     # -- market data (the host feeds quotes) -----------------------------
     def set_quote(
@@ -124,6 +125,12 @@ class PaperAdapter:
     ) -> None:
         self.broker.set_quote(symbol, bid, ask, bid_size, ask_size, time.time_ns())
         self._schedule_save()
+
+    async def quiesce(self) -> None:
+        """Return once everything the broker did so far is saved and its reports released."""
+        self._schedule_save()
+        if self._saved is not None:
+            await asyncio.shield(self._saved)
 
     # -- internals -------------------------------------------------------
     def _check(self) -> None:
@@ -142,7 +149,14 @@ class PaperAdapter:
 
     def _save(self) -> None:
         saved, self._saved = self._saved, None
-        for report in self.broker.flush():
-            self._queue.put_nowait(report)
+        released, durable = self.broker.save()
+        if durable is None:
+            self._release(released, saved)
+        else:
+            durable.add_done_callback(lambda _: self._release(released, saved))
+
+    def _release(self, released: list[BrokerReport], saved: asyncio.Future[None] | None) -> None:
+        if released:
+            self._queue.put_nowait(released)
         if saved is not None and not saved.done():
             saved.set_result(None)

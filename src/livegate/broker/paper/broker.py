@@ -4,14 +4,18 @@ It behaves like a small real broker on purpose, because the gateway's
 hardening is tested against it: it assigns its own order and trade ids,
 fills partially when displayed liquidity is short, charges fees, keeps
 positions and cash, refuses a second order with a known client id, and
-keeps its book in its own file (`PaperBookFile`) so that it outlives a crash
-of the gateway sharing its process. Reports are released only after the
-book holding them is saved, as a real broker acknowledges only what it
-has recorded.
+keeps its book in its own file so that it outlives a crash of the gateway
+sharing its process. The file is a log of the broker's own events (order
+states, trades, refused duplicates) written through the same group-commit
+`Journal` as the gateway's, with `synchronous=NORMAL` (survives a killed
+process, which is what a simulator needs). Reports are released only after
+the events behind them are saved, as a real broker acknowledges only what
+it has recorded.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -19,7 +23,8 @@ from pathlib import Path
 import msgspec
 
 from livegate.broker.errors import BrokerRejected
-from livegate.broker.paper.book_file import PaperBookFile, PaperState
+from livegate.journal.journal import Journal
+from livegate.journal.sqlite import SQLiteStore
 from livegate.model.account import AccountSnapshot
 from livegate.model.decimals import ZERO
 from livegate.model.enums import LiquiditySide, OrderStatus, OrderType, RejectReason, Side
@@ -31,7 +36,7 @@ from livegate.model.reports import BrokerReport, OrderReport, TradeReport
 CENT = Decimal("0.01")
 
 
-class PaperOrder(msgspec.Struct):
+class PaperOrder(msgspec.Struct, tag="paper_order"):
     broker_order_id: str
     client_order_id: str
     symbol: str
@@ -55,6 +60,15 @@ class PaperOrder(msgspec.Struct):
             avg_price=self.filled_notional / self.filled_qty if self.filled_qty else None,
             ts_ns=ts_ns or self.ts_ns,
         )
+
+
+class PaperDuplicate(msgspec.Struct, frozen=True, tag="paper_duplicate"):
+    """A refused second order with a known client id (the crash tests count these)."""
+
+    client_order_id: str
+
+
+PaperEvent = PaperOrder | TradeReport | PaperDuplicate
 
 
 @dataclass
@@ -86,7 +100,10 @@ class PaperBroker:
     config: PaperConfig = field(default_factory=PaperConfig)
 
     def __post_init__(self) -> None:
-        self.file = PaperBookFile(Path(self.path))
+        store = SQLiteStore(Path(self.path), synchronous="NORMAL")
+        # One generation is one write, so an order's state and its trades are
+        # never split across a crash.
+        self.journal = Journal(store, max_batch=1 << 62, event_type=PaperEvent)
         self.orders: dict[str, PaperOrder] = {}
         self.by_client_id: dict[str, str] = {}
         self.trades: list[TradeReport] = []
@@ -94,56 +111,63 @@ class PaperBroker:
         self.quotes: dict[str, Quote] = {}
         self.resting: dict[str, list[PaperOrder]] = {}
         self.next_order_no = 1
-        self.next_trade_no = 1
         self.duplicate_place_attempts = 0
         self.clock_ns = 0
         self._dirty: dict[str, PaperOrder] = {}
-        self._new_trades: list[TradeReport] = []
-        self._state_dirty = False
+        self._unsaved: list[msgspec.Struct] = []  # trades and refusals not yet saved
         self.outbox: list[BrokerReport] = []
 
     # -- persistence -----------------------------------------------------
     def open(self) -> None:
-        """Load the book from its file (a fresh broker if there is none)."""
-        self.file.open()
-        state = self.file.load_state()
-        if state is not None:
-            self.ledger.cash = state.cash
-            self.ledger.fees_paid = state.fees_paid
-            self.ledger.positions = {p.symbol: p for p in state.positions}
-            self.next_order_no = state.next_order_no
-            self.next_trade_no = state.next_trade_no
-            self.duplicate_place_attempts = state.duplicate_place_attempts
-        for order in self.file.load_orders(PaperOrder):
-            self.orders[order.broker_order_id] = order
-            self.by_client_id[order.client_order_id] = order.broker_order_id
+        """Rebuild the book from its log (a fresh broker if there is none)."""
+        self.journal.open()
+        for _, event in self.journal.replay():
+            if isinstance(event, PaperOrder):
+                self.orders[event.broker_order_id] = event
+                self.by_client_id[event.client_order_id] = event.broker_order_id
+                self.next_order_no = max(self.next_order_no, event.number + 1)
+            elif isinstance(event, TradeReport):
+                assert event.side is not None  # the paper broker always says
+                self.trades.append(event)
+                self.ledger.apply_fill(
+                    event.symbol, event.side, event.quantity, event.price, event.fee
+                )
+            else:
+                self.duplicate_place_attempts += 1
+        for order in self.orders.values():
             if order.status.is_open:
                 self.resting.setdefault(order.symbol, []).append(order)
-        self.trades = list(self.file.load_trades(TradeReport))
+
+    def _take_unsaved(self) -> list[msgspec.Struct]:
+        events: list[msgspec.Struct] = [*self._dirty.values(), *self._unsaved]
+        self._dirty.clear()
+        self._unsaved = []
+        return events
+
+    def save(self) -> tuple[list[BrokerReport], asyncio.Future[None] | None]:
+        """Queue what changed for saving; the reports may be told once the future resolves."""
+        future = None
+        for event in self._take_unsaved():
+            future = self.journal.append(event)  # encoded now: a snapshot of the order
+        out, self.outbox = self.outbox, []
+        return out, future
 
     def flush(self) -> list[BrokerReport]:
-        """Save what changed, then hand over the reports that may now be told."""
-        if self._dirty or self._new_trades or self._state_dirty:
-            self.file.save(list(self._dirty.values()), self._new_trades, self._state())
-            self._dirty.clear()
-            self._new_trades = []
-            self._state_dirty = False
+        """Save synchronously, with no event loop (offline use), and hand over the reports."""
+        self.journal.write_now(self._take_unsaved())
         out, self.outbox = self.outbox, []
         return out
 
-    def _state(self) -> PaperState:
-        return PaperState(
-            cash=self.ledger.cash,
-            fees_paid=self.ledger.fees_paid,
-            positions=tuple(self.ledger.positions.values()),
-            next_order_no=self.next_order_no,
-            next_trade_no=self.next_trade_no,
-            duplicate_place_attempts=self.duplicate_place_attempts,
-        )
+    async def start(self) -> None:
+        await self.journal.start()
+
+    async def stop(self) -> None:
+        await self.journal.close()
 
     def close(self) -> None:
+        """Offline counterpart of `stop`."""
         self.flush()
-        self.file.close()
+        self.journal.store.close()
 
     # -- market data -----------------------------------------------------
     def set_quote(
@@ -168,7 +192,7 @@ class PaperBroker:
     def place(self, intent: OrderIntent) -> str:
         if intent.client_order_id in self.by_client_id:
             self.duplicate_place_attempts += 1
-            self._state_dirty = True
+            self._unsaved.append(PaperDuplicate(intent.client_order_id))
             raise BrokerRejected(
                 f"duplicate client order id {intent.client_order_id}",
                 RejectReason.DUPLICATE_CLIENT_ORDER_ID,
@@ -264,25 +288,27 @@ class PaperBroker:
 
     def _fill(self, order: PaperOrder, qty: Decimal, price: Decimal) -> None:
         cfg = self.config
-        fee = max(cfg.min_fee, (qty * price * cfg.fee_rate).quantize(CENT, ROUND_HALF_UP))
+        notional = qty * price
+        fee = (notional * cfg.fee_rate).quantize(CENT, ROUND_HALF_UP)
+        if fee < cfg.min_fee:
+            fee = cfg.min_fee
         trade = TradeReport(
-            quantity=qty,
-            price=price,
-            client_order_id=order.client_order_id,
-            broker_order_id=order.broker_order_id,
-            trade_id=f"T{self.next_trade_no:09d}",
-            symbol=order.symbol,
-            side=order.side,
-            fee=fee,
-            liquidity=LiquiditySide.TAKER,
-            ts_ns=self.clock_ns,
+            qty,
+            price,
+            order.client_order_id,
+            order.broker_order_id,
+            f"T{len(self.trades) + 1:09d}",
+            order.symbol,
+            order.side,
+            fee,
+            LiquiditySide.TAKER,
+            self.clock_ns,
         )
-        self.next_trade_no += 1
         self.trades.append(trade)
-        self._new_trades.append(trade)
+        self._unsaved.append(trade)
         self.ledger.apply_fill(order.symbol, order.side, qty, price, fee)
         order.filled_qty += qty
-        order.filled_notional += qty * price
+        order.filled_notional += notional
         done = order.filled_qty == order.quantity
         order.status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
         self._dirty[order.broker_order_id] = order
