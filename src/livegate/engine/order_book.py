@@ -116,7 +116,7 @@ class OrderBook:
         concurrent submits with one id can never both pass; `forget` undoes it
         if the intent could not be journaled.
         """
-        order = Order(intent)
+        order = Order.from_intent(intent)
         self.orders[intent.client_order_id] = order
         return order
 
@@ -129,7 +129,7 @@ class OrderBook:
             self._apply_report(event.report, event.received_ns, event.source)
         elif isinstance(event, OrderIntent):
             if event.client_order_id not in self.orders:
-                self.orders[event.client_order_id] = Order(event)
+                self.orders[event.client_order_id] = Order.from_intent(event)
             self._release("c:" + event.client_order_id)
         elif isinstance(event, CancelRequested):
             self._cancel_requested(event)

@@ -7,7 +7,7 @@ from decimal import Decimal
 import msgspec
 
 
-class Position(msgspec.Struct, frozen=True):
+class Position(msgspec.Struct, frozen=True, gc=False):
     symbol: str
     quantity: Decimal
     avg_price: Decimal

@@ -18,7 +18,7 @@ from livegate.model.orders import OrderIntent
 from livegate.model.reports import BrokerReport
 
 
-class Received(msgspec.Struct, frozen=True, tag="received"):
+class Received(msgspec.Struct, frozen=True, gc=False, tag="received"):
     """A broker report, as it arrived. `source` says how: stream, place, cancel or sync."""
 
     report: BrokerReport

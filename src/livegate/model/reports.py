@@ -1,5 +1,8 @@
 """What brokers tell us, and what the gateway tells the strategy.
 
+Immutable values of scalars only, so gc=False: the cyclic collector need
+not track the hundreds of thousands a busy day keeps alive.
+
 Adapters produce `OrderReport`, `TradeReport` and `CancelRejectReport` (the
 broker's words, normalized). The gateway hands strategies `Fill` values
 (counted exactly once) and `ExecutionReport`, the unified form of an order
@@ -15,7 +18,7 @@ import msgspec
 from livegate.model.enums import LiquiditySide, OrderStatus, RejectReason, Side
 
 
-class OrderReport(msgspec.Struct, frozen=True, tag="order_report"):
+class OrderReport(msgspec.Struct, frozen=True, gc=False, tag="order_report"):
     """The broker's view of one order's status.
 
     Either id may be missing (a report that arrives before the ack may carry
@@ -33,7 +36,7 @@ class OrderReport(msgspec.Struct, frozen=True, tag="order_report"):
     ts_ns: int = 0
 
 
-class TradeReport(msgspec.Struct, frozen=True, tag="trade_report"):
+class TradeReport(msgspec.Struct, frozen=True, gc=False, tag="trade_report"):
     """One execution. `trade_id` is the broker's exec/trade id when it has one."""
 
     quantity: Decimal
@@ -60,7 +63,7 @@ class TradeReport(msgspec.Struct, frozen=True, tag="trade_report"):
         return f"fp:{order}:{self.quantity}:{self.price}:{self.ts_ns}"
 
 
-class CancelRejectReport(msgspec.Struct, frozen=True, tag="cancel_reject"):
+class CancelRejectReport(msgspec.Struct, frozen=True, gc=False, tag="cancel_reject"):
     """The broker refused a cancel (too late, unknown order, ...)."""
 
     client_order_id: str | None = None
@@ -72,7 +75,7 @@ class CancelRejectReport(msgspec.Struct, frozen=True, tag="cancel_reject"):
 BrokerReport = OrderReport | TradeReport | CancelRejectReport
 
 
-class Fill(msgspec.Struct, frozen=True):
+class Fill(msgspec.Struct, frozen=True, gc=False):
     trade_id: str
     client_order_id: str
     broker_order_id: str | None
@@ -84,7 +87,7 @@ class Fill(msgspec.Struct, frozen=True):
     ts_ns: int
 
 
-class ExecutionReport(msgspec.Struct, frozen=True):
+class ExecutionReport(msgspec.Struct, frozen=True, gc=False):
     """One change to one order, with the fill that caused it if any."""
 
     client_order_id: str

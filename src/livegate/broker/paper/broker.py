@@ -36,7 +36,7 @@ from livegate.model.reports import BrokerReport, OrderReport, TradeReport
 CENT = Decimal("0.01")
 
 
-class PaperOrder(msgspec.Struct, tag="paper_order"):
+class PaperOrder(msgspec.Struct, gc=False, tag="paper_order"):
     broker_order_id: str
     client_order_id: str
     symbol: str
