@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from livegate.engine.gateway import Gateway
@@ -64,6 +64,9 @@ class SyncGateway:
 
     def submit_order(self, request: OrderRequest) -> OrderSnapshot:
         return self._run(self.gateway.submit_order(request))
+
+    def submit_orders(self, requests: Sequence[OrderRequest]) -> list[OrderSnapshot]:
+        return self._run(self.gateway.submit_orders(requests))
 
     def cancel_order(
         self, client_order_id: str | None = None, broker_order_id: str | None = None
