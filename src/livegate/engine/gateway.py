@@ -10,12 +10,14 @@ docs/decisions/0001-core-gateway.md for why it is shaped this way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TypeVar
 
 from livegate import __version__
@@ -27,7 +29,7 @@ from livegate.broker.errors import (
     BrokerThrottled,
 )
 from livegate.engine.deadlines import Deadlines
-from livegate.engine.order_book import OrderBook
+from livegate.engine.order_book import OrderBook, external_key
 from livegate.journal.journal import Journal
 from livegate.model.account import CashBalance, Position
 from livegate.model.enums import OrderStatus, RejectReason
@@ -41,10 +43,14 @@ from livegate.model.events import (
     AccountBaseline,
     Anomaly,
     CancelRequested,
+    ClosedAtBroker,
+    ExternalActivity,
+    FillInferred,
     GatewayStarted,
     JournalEvent,
     OrderDenied,
     Received,
+    SubmitResent,
     SubmitUnknown,
 )
 from livegate.model.instrument import InstrumentRegistry
@@ -68,9 +74,24 @@ ExecCallback = Callable[[ExecutionReport], object]
 
 @dataclass
 class GatewayConfig:
+    """Timeouts and recovery timing, in seconds.
+
+    gap_fetch_after: a fill gap (the broker says more is filled than the
+        fills we hold) this old makes us fetch today's trades.
+    gap_grace: a gap this old, still open, is closed with an inferred fill.
+    unknown_grace: an UNKNOWN order the broker still shows no sign of after
+        this long is resent (only to a broker that dedups client ids) or
+        finalized as REJECTED / NOT_FOUND_AT_BROKER.
+    resolve_interval: how often the resolver looks at gaps and unknowns.
+    """
+
     account: str = "default"
     place_timeout: float = 10.0
     cancel_timeout: float = 10.0
+    gap_fetch_after: float = 1.0
+    gap_grace: float = 5.0
+    unknown_grace: float = 10.0
+    resolve_interval: float = 0.5
 
 
 class Gateway:
@@ -95,6 +116,8 @@ class Gateway:
         self._last_batch: asyncio.Future[None] | None = None
         self._cancels_in_flight: dict[str, asyncio.Future[None]] = {}
         self._ingest_task: asyncio.Task[None] | None = None
+        self._resolver_task: asyncio.Task[None] | None = None
+        self._gap_seen: dict[str, float] = {}  # client_order_id -> monotonic first seen
         self._place_deadlines = Deadlines(self.config.place_timeout)
         self._cancel_deadlines = Deadlines(self.config.cancel_timeout)
         self._running = False
@@ -128,9 +151,10 @@ class Gateway:
             await self._connect_and_recover()
         except BaseException:
             # Nothing half-started stays behind: the caller may retry start().
-            if self._ingest_task is not None:
-                self._ingest_task.cancel()
-                self._ingest_task = None
+            for task in (self._ingest_task, self._resolver_task):
+                if task is not None:
+                    task.cancel()
+            self._ingest_task = self._resolver_task = None
             await self.adapter.close()
             await self.journal.close()
             raise
@@ -149,9 +173,15 @@ class Gateway:
                 SubmitUnknown(order.client_order_id, "in flight at restart", time.time_ns())
             )
         await self.recover(restart=True)
+        self._resolver_task = asyncio.create_task(self._resolve_loop(), name="livegate-resolver")
 
     async def stop(self) -> None:
         self._running = False
+        if self._resolver_task is not None:
+            self._resolver_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resolver_task
+            self._resolver_task = None
         await self.journal.drain()
         self._drain_inbox()
         await self.adapter.close()
@@ -411,13 +441,20 @@ class Gateway:
         await self.sync_open_orders(lost_cancels=restart)
 
     async def sync_open_orders(self, lost_cancels: bool = False) -> None:
-        """Apply the broker's view of open orders, and learn how our open orders ended."""
+        """Apply the broker's open orders, learn how ours ended, record orders not ours.
+
+        A live order the broker no longer lists is asked about where the
+        adapter can; where it cannot, it is closed (CANCELLED) with a
+        CLOSED_AT_BROKER anomaly, never silently believed live.
+        """
+        started_ns = time.time_ns()
         broker_open = await self.adapter.open_orders()
         seen: set[str] = set()
         for report in broker_open:
             order = self.book.find(report.client_order_id, report.broker_order_id)
             if order is None:
-                continue  # external order: recorded by reconciliation, never adopted here
+                self._record_external(report)
+                continue
             seen.add(order.client_order_id)
             if order.status is not report.status or (report.cum_qty or 0) > order.reported_cum_qty:
                 self._ingest(report, "sync")
@@ -428,26 +465,129 @@ class Gateway:
                     "cancel not received by the broker before restart",
                 )
                 self._ingest(lost, "sync")
-        by_client_id = self.adapter.capabilities.query_by_client_order_id
+        await self._settle()
+        can_ask = self.adapter.capabilities.query_by_client_order_id
         for order in list(self.book.open_orders()):
             if order.client_order_id in seen or order.status is OrderStatus.UNKNOWN:
                 continue
-            if order.broker_order_id is None and not by_client_id:
-                continue
+            if order.broker_order_id is None and not can_ask:
+                continue  # never acknowledged: the unknown-order path owns it
+            if order.updated_ns > started_ns:
+                continue  # changed after the broker's list was taken
             status = await self.adapter.order_status(order.client_order_id, order.broker_order_id)
-            if status is not None and status.status is not order.status:
-                self._ingest(status, "sync")
-        await self.journal.drain()
-        self._drain_inbox()
+            if status is not None:
+                if status.status is not order.status:
+                    self._ingest(status, "sync")
+            elif order.status is not OrderStatus.NEW:
+                text = "not among the broker's open orders and unknown to it"
+                self._record_nowait(ClosedAtBroker(order.client_order_id, text, time.time_ns()))
+        await self._settle()
 
     async def sync_today_trades(self) -> None:
         """Count the broker's fills we missed; fills we hold are skipped, never recounted."""
         known = self.book.fill_keys
         for trade in await self.adapter.today_trades():
-            if trade.dedup_key() not in known:
+            if trade.dedup_key() in known:
+                continue
+            if self.book.find(trade.client_order_id, trade.broker_order_id) is None:
+                self._record_external(trade)
+            else:
                 self._ingest(trade, "sync")
+        await self._settle()
+
+    def _record_external(self, report: BrokerReport) -> None:
+        if external_key(report) not in self.book.external:
+            self._record_nowait(ExternalActivity(report, time.time_ns()))
+
+    async def _settle(self) -> None:
         await self.journal.drain()
         self._drain_inbox()
+
+    # -- the resolver: fill gaps and unknown orders --------------------------------
+    async def _resolve_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.resolve_interval)
+            try:
+                await self.resolve_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("resolver round failed; trying again next round")
+
+    async def resolve_once(self) -> None:
+        """One round: fetch or infer missing fills, settle orders whose submit is unknown."""
+        cfg = self.config
+        now = time.monotonic()
+        gaps = [o for o in self.book.orders.values() if o.fill_gap > 0]
+        for coid in list(self._gap_seen):
+            if coid not in {o.client_order_id for o in gaps}:
+                del self._gap_seen[coid]
+        if gaps:
+            for order in gaps:
+                self._gap_seen.setdefault(order.client_order_id, now)
+            if any(now - self._gap_seen[o.client_order_id] >= cfg.gap_fetch_after for o in gaps):
+                await self.sync_today_trades()
+            for order in gaps:
+                age = now - self._gap_seen.get(order.client_order_id, now)
+                if order.fill_gap > 0 and age >= cfg.gap_grace:
+                    self._record_nowait(
+                        FillInferred(
+                            order.client_order_id,
+                            order.fill_gap,
+                            _gap_price(order),
+                            time.time_ns(),
+                        )
+                    )
+            await self._settle()
+        unknown = [o for o in self.book.orders.values() if o.status is OrderStatus.UNKNOWN]
+        if unknown:
+            await self._resolve_unknown(unknown)
+
+    async def _resolve_unknown(self, unknown: list[Order]) -> None:
+        caps = self.adapter.capabilities
+        if caps.query_by_client_order_id:
+            for order in unknown:
+                report = await self.adapter.order_status(order.client_order_id, None)
+                if report is not None:
+                    self._ingest(report, "sync")
+        else:
+            # Only the broker's lists can tell: is it among the open orders or trades?
+            await self.sync_today_trades()
+            await self.sync_open_orders()
+        await self._settle()
+        grace_ns = int(self.config.unknown_grace * 1e9)
+        now_ns = time.time_ns()
+        for order in unknown:
+            if order.status is not OrderStatus.UNKNOWN or now_ns - order.updated_ns < grace_ns:
+                continue
+            coid = order.client_order_id
+            if caps.dedups_client_order_id and order.resent == 0:
+                # Safe only because the broker refuses a second order with this id.
+                await self._record(SubmitResent(coid, now_ns))
+                await self._resend(order)
+            else:
+                text = (
+                    f"no sign of {coid} at the broker {self.config.unknown_grace:g}s after"
+                    " its submit became unknown" + (" and a resend" if order.resent else "")
+                )
+                await self._record(
+                    OrderDenied(coid, RejectReason.NOT_FOUND_AT_BROKER, text, now_ns)
+                )
+
+    async def _resend(self, order: Order) -> None:
+        coid = order.client_order_id
+        try:
+            async with asyncio.timeout(self.config.place_timeout):
+                result: str | BaseException | None = await self.adapter.place(order.to_intent())
+        except BrokerRejected as exc:
+            if exc.reason is RejectReason.DUPLICATE_CLIENT_ORDER_ID:
+                return  # the broker has it after all: its reports or the next round tell us
+            result = exc
+        except Exception as exc:
+            result = exc
+        outcome = self._place_outcome(coid, result)
+        if outcome is not None and not isinstance(outcome, SubmitUnknown):
+            await self._record(outcome)
 
     # -- queries -----------------------------------------------------------------
     def order(self, client_order_id: str) -> OrderSnapshot:
@@ -464,6 +604,10 @@ class Gateway:
 
     def trades(self) -> list[Fill]:
         return list(self.book.fills)
+
+    def external(self) -> list[BrokerReport]:
+        """Broker orders and trades we never sent, as the last syncs found them."""
+        return list(self.book.external.values())
 
     def positions(self) -> list[Position]:
         return [p for p in self.book.ledger.positions.values() if p.quantity != 0]
@@ -557,6 +701,17 @@ class Gateway:
         if self.journal.failed is None:
             future = self.journal.append(Anomaly(kind, client_order_id, detail, time.time_ns()))
             future.add_done_callback(_retrieve)
+
+
+def _gap_price(order: Order) -> Decimal:
+    """The price of fills we never saw: from the broker's average where it gave one."""
+    avg, cum = order.reported_avg_price, order.reported_cum_qty
+    gap = order.fill_gap
+    if avg is not None and gap > 0:
+        missing = (avg * cum - order.filled_notional) / gap
+        if missing > 0:
+            return missing
+    return avg or order.price or order.avg_fill_price or Decimal(0)
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:

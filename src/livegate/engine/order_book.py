@@ -13,15 +13,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
+import msgspec
+
 from livegate.model.account import AccountSnapshot
 from livegate.model.decimals import ZERO
 from livegate.model.enums import OrderStatus, RejectReason
 from livegate.model.events import (
     AccountBaseline,
     CancelRequested,
+    ClosedAtBroker,
+    ExternalActivity,
+    FillInferred,
     JournalEvent,
     OrderDenied,
     Received,
+    SubmitResent,
     SubmitUnknown,
 )
 from livegate.model.fsm import can_transition, is_stale
@@ -44,6 +50,13 @@ _ONE = Decimal(1)
 _EARLY = frozenset({S.NEW, S.UNKNOWN, S.SUBMITTED})
 
 
+def external_key(report: BrokerReport) -> str:
+    """How external activity is told apart: a trade by its key, an order by its ids."""
+    if isinstance(report, TradeReport):
+        return "trade:" + report.dedup_key()
+    return "order:" + (report.broker_order_id or report.client_order_id or "?")
+
+
 def _ignore_change(order: Order, fill: Fill | None) -> None:
     return None
 
@@ -62,6 +75,9 @@ class Anomalies:
     HELD_UNKNOWN_ORDER = "HELD_UNKNOWN_ORDER"
     BROKER_ID_CONFLICT = "BROKER_ID_CONFLICT"
     FILL_ON_REJECTED = "FILL_ON_REJECTED"
+    FILL_INFERRED = "FILL_INFERRED"
+    CLOSED_AT_BROKER = "CLOSED_AT_BROKER"
+    EXTERNAL_ORDER = "EXTERNAL_ORDER"
 
 
 class OrderBook:
@@ -81,6 +97,8 @@ class OrderBook:
         self.ledger = Ledger()
         self.baseline: AccountSnapshot | None = None
         self.held: dict[str, list[tuple[BrokerReport, int, str]]] = {}
+        # Broker orders and trades we never sent, by broker id / trade key.
+        self.external: dict[str, BrokerReport] = {}
         self._multipliers: dict[str, Decimal] = {}
 
     # -- lookups ---------------------------------------------------------
@@ -150,6 +168,30 @@ class OrderBook:
         elif isinstance(event, AccountBaseline):
             self.baseline = event.snapshot
             self.ledger = Ledger.from_snapshot(event.snapshot)
+        elif isinstance(event, FillInferred):
+            self._infer_fill(event)
+        elif isinstance(event, SubmitResent):
+            order = self.orders.get(event.client_order_id)
+            if order is not None:
+                order.resent += 1
+        elif isinstance(event, ClosedAtBroker):
+            order = self.orders.get(event.client_order_id)
+            if order is not None and can_transition(order.status, S.CANCELLED):
+                order.status = S.CANCELLED
+                order.reject_text = event.text
+                order.updated_ns = event.ts_ns
+                self.on_anomaly(Anomalies.CLOSED_AT_BROKER, order.client_order_id, event.text)
+                self.on_change(order, None)
+        elif isinstance(event, ExternalActivity):
+            report = event.report
+            key = external_key(report)
+            if key not in self.external:
+                self.external[key] = report
+                self.on_anomaly(
+                    Anomalies.EXTERNAL_ORDER,
+                    report.client_order_id,
+                    f"broker {type(report).__name__} {key} was not sent by us",
+                )
         # Anomaly and GatewayStarted are notes for people; they change nothing.
 
     def _cancel_requested(self, event: CancelRequested) -> None:
@@ -193,6 +235,8 @@ class OrderBook:
     ) -> None:
         if report.cum_qty is not None and report.cum_qty > order.reported_cum_qty:
             order.reported_cum_qty = report.cum_qty
+            if report.avg_price is not None:
+                order.reported_avg_price = report.avg_price
         current, target = order.status, report.status
         if source == "place" and target is S.SUBMITTED:
             # The answer to place() only says "received": any report on the
@@ -227,7 +271,9 @@ class OrderBook:
         if key in self.fill_keys:
             self.on_anomaly(Anomalies.DUPLICATE_FILL, order.client_order_id, key)
             return
-        if order.filled_qty + trade.quantity > order.quantity:
+        # A real fill first confirms what was inferred for this order.
+        confirmed = min(trade.quantity, order.inferred_qty)
+        if order.filled_qty - confirmed + trade.quantity > order.quantity:
             self.on_anomaly(
                 Anomalies.OVERFILL,
                 order.client_order_id,
@@ -235,7 +281,10 @@ class OrderBook:
             )
             return
         self.fill_keys.add(key)
-        order.filled_qty += trade.quantity
+        replaces = None
+        if confirmed:
+            replaces = self._unwind_inferred(order, confirmed)
+        order.filled_qty += trade.quantity - confirmed
         order.filled_notional += trade.quantity * trade.price
         order.updated_ns = trade.ts_ns or order.updated_ns
         fill = Fill(
@@ -248,16 +297,25 @@ class OrderBook:
             trade.price,
             trade.fee,
             trade.ts_ns,
+            False,
+            replaces,
         )
         self.fills.append(fill)
-        self.ledger.apply_fill(
-            order.symbol,
-            order.side,
-            trade.quantity,
-            trade.price,
-            trade.fee,
-            self._multiplier(order.symbol),
-        )
+        if confirmed:
+            self._rebuild_ledger()
+        else:
+            self.ledger.apply_fill(
+                order.symbol,
+                order.side,
+                trade.quantity,
+                trade.price,
+                trade.fee,
+                self._multiplier(order.symbol),
+            )
+        self._after_fill(order, key)
+        self.on_change(order, fill)
+
+    def _after_fill(self, order: Order, key: str) -> None:
         status = order.status
         if order.filled_qty == order.quantity and can_transition(status, S.FILLED):
             order.status = S.FILLED
@@ -265,7 +323,75 @@ class OrderBook:
             order.status = S.PARTIALLY_FILLED
         elif status is S.REJECTED:
             self.on_anomaly(Anomalies.FILL_ON_REJECTED, order.client_order_id, key)
+
+    def _infer_fill(self, event: FillInferred) -> None:
+        order = self.orders.get(event.client_order_id)
+        if order is None:
+            return
+        quantity = min(event.quantity, order.quantity - order.filled_qty)
+        if quantity <= 0:
+            return
+        order.filled_qty += quantity
+        order.inferred_qty += quantity
+        order.filled_notional += quantity * event.price
+        key = f"inferred:{order.client_order_id}:{order.filled_qty}"
+        fill = Fill(
+            key,
+            order.client_order_id,
+            order.broker_order_id,
+            order.symbol,
+            order.side,
+            quantity,
+            event.price,
+            ZERO,
+            event.ts_ns,
+            True,
+        )
+        self.fills.append(fill)
+        self.ledger.apply_fill(
+            order.symbol, order.side, quantity, event.price, ZERO, self._multiplier(order.symbol)
+        )
+        self.on_anomaly(
+            Anomalies.FILL_INFERRED,
+            order.client_order_id,
+            f"{quantity} at {event.price}: broker reports {order.reported_cum_qty} filled",
+        )
+        self._after_fill(order, key)
         self.on_change(order, fill)
+
+    def _unwind_inferred(self, order: Order, quantity: Decimal) -> str | None:
+        """Take `quantity` back out of this order's inferred fills, newest first."""
+        order.inferred_qty -= quantity
+        replaced = None
+        for index in range(len(self.fills) - 1, -1, -1):
+            fill = self.fills[index]
+            if not fill.inferred or fill.client_order_id != order.client_order_id:
+                continue
+            take = min(quantity, fill.quantity)
+            order.filled_notional -= take * fill.price
+            replaced = fill.trade_id
+            if take == fill.quantity:
+                del self.fills[index]
+            else:
+                self.fills[index] = msgspec.structs.replace(fill, quantity=fill.quantity - take)
+            quantity -= take
+            if not quantity:
+                break
+        return replaced
+
+    def _rebuild_ledger(self) -> None:
+        """Recompute positions and cash from the baseline and every fill (rare path)."""
+        ledger = Ledger.from_snapshot(self.baseline) if self.baseline else Ledger()
+        for fill in self.fills:
+            ledger.apply_fill(
+                fill.symbol,
+                fill.side,
+                fill.quantity,
+                fill.price,
+                fill.fee,
+                self._multiplier(fill.symbol),
+            )
+        self.ledger = ledger
 
     def _apply_cancel_reject(self, order: Order, report: CancelRejectReport, bound: bool) -> None:
         if order.status is not S.PENDING_CANCEL:

@@ -8,6 +8,7 @@ the state the process had. Tags are part of the on-disk format: never rename.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -40,11 +41,50 @@ class SubmitUnknown(msgspec.Struct, frozen=True, tag="submit_unknown"):
 
 
 class OrderDenied(msgspec.Struct, frozen=True, tag="denied"):
-    """Refused inside the gateway (risk, release controls): never sent."""
+    """Finished by the gateway's own decision, with no broker report to say so.
+
+    Refused before sending (risk, release controls, broker unreachable), or
+    given up after the broker showed no sign of it (NOT_FOUND_AT_BROKER).
+    """
 
     client_order_id: str
     reason: RejectReason
     text: str
+    ts_ns: int
+
+
+class SubmitResent(msgspec.Struct, frozen=True, tag="resent"):
+    """An UNKNOWN order sent again under the same id, to a broker that dedups ids."""
+
+    client_order_id: str
+    ts_ns: int
+
+
+class FillInferred(msgspec.Struct, frozen=True, tag="fill_inferred"):
+    """Fills the broker's cumulative quantity proves but whose trade reports never came.
+
+    Counted so positions match the broker; replaced (not added to) when the
+    real fills arrive.
+    """
+
+    client_order_id: str
+    quantity: Decimal
+    price: Decimal
+    ts_ns: int
+
+
+class ClosedAtBroker(msgspec.Struct, frozen=True, tag="closed_at_broker"):
+    """A live order the broker no longer lists and cannot be asked about: closed."""
+
+    client_order_id: str
+    text: str
+    ts_ns: int
+
+
+class ExternalActivity(msgspec.Struct, frozen=True, tag="external"):
+    """A broker order or trade we never sent: recorded for reconciliation, not adopted."""
+
+    report: BrokerReport
     ts_ns: int
 
 
@@ -79,6 +119,10 @@ JournalEvent = (
     | CancelRequested
     | SubmitUnknown
     | OrderDenied
+    | SubmitResent
+    | FillInferred
+    | ClosedAtBroker
+    | ExternalActivity
     | AccountBaseline
     | Anomaly
     | GatewayStarted
@@ -104,6 +148,10 @@ _CLIENT_ORDER_ID: dict[type, Callable[[Any], str | None]] = {
     CancelRequested: _own_client_order_id,
     SubmitUnknown: _own_client_order_id,
     OrderDenied: _own_client_order_id,
+    SubmitResent: _own_client_order_id,
+    FillInferred: _own_client_order_id,
+    ClosedAtBroker: _own_client_order_id,
+    ExternalActivity: _report_client_order_id,
     Anomaly: _own_client_order_id,
     AccountBaseline: _no_client_order_id,
     GatewayStarted: _no_client_order_id,

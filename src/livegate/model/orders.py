@@ -91,6 +91,9 @@ class Order(msgspec.Struct, gc=False):
     filled_qty: Decimal = ZERO
     filled_notional: Decimal = ZERO
     reported_cum_qty: Decimal = ZERO
+    reported_avg_price: Decimal | None = None
+    inferred_qty: Decimal = ZERO  # part of filled_qty whose trade reports are still missing
+    resent: int = 0
     reject_reason: RejectReason | None = None
     reject_text: str = ""
     pre_cancel_status: OrderStatus | None = None
@@ -110,6 +113,21 @@ class Order(msgspec.Struct, gc=False):
             intent.ts_ns,
         )
 
+    def to_intent(self, tag: str = "") -> OrderIntent:
+        """The intent this order was made from (for a resend under the same id)."""
+        return OrderIntent(
+            self.client_order_id,
+            self.account,
+            self.symbol,
+            self.side,
+            self.order_type,
+            self.quantity,
+            self.price,
+            self.time_in_force,
+            self.created_ns,
+            tag,
+        )
+
     @property
     def leaves_qty(self) -> Decimal:
         return ZERO if self.status.is_terminal else self.quantity - self.filled_qty
@@ -117,6 +135,11 @@ class Order(msgspec.Struct, gc=False):
     @property
     def avg_fill_price(self) -> Decimal | None:
         return self.filled_notional / self.filled_qty if self.filled_qty else None
+
+    @property
+    def fill_gap(self) -> Decimal:
+        """How much more the broker says is filled than the fills we counted."""
+        return self.reported_cum_qty - self.filled_qty
 
     def snapshot(self) -> OrderSnapshot:
         return OrderSnapshot(

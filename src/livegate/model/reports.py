@@ -76,6 +76,14 @@ BrokerReport = OrderReport | TradeReport | CancelRejectReport
 
 
 class Fill(msgspec.Struct, frozen=True, gc=False):
+    """A fill counted once.
+
+    `inferred`: proven by the broker's cumulative quantity, its trade report
+    missing; its price is the broker's average where it gave one.
+    `replaces`: this real fill confirms that inferred fill (by trade id), so
+    its quantity is not added a second time.
+    """
+
     trade_id: str
     client_order_id: str
     broker_order_id: str | None
@@ -85,6 +93,8 @@ class Fill(msgspec.Struct, frozen=True, gc=False):
     price: Decimal
     fee: Decimal
     ts_ns: int
+    inferred: bool = False
+    replaces: str | None = None
 
 
 class ExecutionReport(msgspec.Struct, frozen=True, gc=False):
