@@ -29,6 +29,7 @@ def test_terminal_states_only_complete_to_filled() -> None:
 def test_submitted_after_filled_is_stale_not_a_move() -> None:
     assert not can_transition(S.FILLED, S.SUBMITTED)
     assert is_stale(S.FILLED, S.SUBMITTED)
+    assert is_stale(S.FILLED, S.CANCELLED)  # the order had already ended
     assert not is_stale(S.PARTIALLY_FILLED, S.REJECTED)
     assert not can_transition(S.PARTIALLY_FILLED, S.REJECTED)
 

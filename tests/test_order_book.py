@@ -88,7 +88,7 @@ def test_cancel_confirm_after_fill_keeps_filled() -> None:
     book.apply(rx(trade("t1", 100)))
     book.apply(rx(OrderReport(S.CANCELLED, "c1", "b1")))
     assert book.orders["c1"].status is S.FILLED
-    assert anomalies == [Anomalies.INVALID_TRANSITION]
+    assert anomalies == [Anomalies.STALE_REPORT]
 
 
 def test_late_fill_after_cancel_is_counted_and_completes_the_order() -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,6 +16,8 @@ from rich.table import Table
 
 from livegate import __version__
 from livegate.cli.demo import STATUS_ORDER, DemoResult, run_demo
+from livegate.drills.capture import CaptureError, read_capture
+from livegate.drills.replay import ReplayResult, replay
 
 app = typer.Typer(
     help="livegate: a hardened execution gateway between a strategy and a broker.",
@@ -61,6 +64,82 @@ def demo(
         task = progress.add_task("orders", total=orders)
         result = asyncio.run(run_demo(run_dir, orders, seed, lambda n: progress.advance(task, n)))
     _print_summary(result)
+
+
+@app.command("replay")
+def replay_command(
+    capture: Annotated[Path, typer.Argument(help="A capture: JSON Lines of broker events.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Run a broker event capture through the gateway's ingest, without a broker.
+
+    Prints the final orders, fills and positions, and every anomaly found
+    (duplicates, stale reports, fill gaps, reports for unknown orders).
+    """
+    try:
+        lines = read_capture(capture)
+    except (OSError, CaptureError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    result = asyncio.run(replay(lines))
+    if as_json:
+        payload = {
+            "orders": result.orders,
+            "fills": result.fills,
+            "positions": result.positions,
+            "anomalies": result.anomalies,
+            "anomaly_counts": dict(result.counts),
+            "gaps": result.gaps,
+            "external": result.external,
+            "restarts": result.restarts,
+        }
+        encoder = msgspec.json.Encoder(decimal_format="string")
+        typer.echo(encoder.encode(payload).decode())
+        return
+    _print_replay(capture, result)
+
+
+def _print_replay(capture: Path, r: ReplayResult) -> None:
+    console.print(f"[bold]replay[/] {capture} · {r.restarts} restart(s)")
+    orders = Table(title="Orders")
+    for column in ("client id", "broker id", "symbol", "side", "qty", "status", "filled", "avg"):
+        orders.add_column(column)
+    for o in r.orders:
+        avg = f"{o.avg_fill_price:.4f}" if o.avg_fill_price is not None else ""
+        orders.add_row(
+            o.client_order_id,
+            o.broker_order_id or "",
+            o.symbol,
+            o.side.value,
+            str(o.quantity),
+            o.status.value,
+            str(o.filled_qty),
+            avg,
+        )
+    console.print(orders)
+    fills = Table(title="Fills (each counted once)")
+    for column in ("trade id", "client id", "qty", "price", "note"):
+        fills.add_column(column)
+    for f in r.fills:
+        note = "inferred" if f.inferred else (f"replaces {f.replaces}" if f.replaces else "")
+        fills.add_row(f.trade_id, f.client_order_id, str(f.quantity), str(f.price), note)
+    console.print(fills)
+    positions = Table(title="Positions")
+    for column in ("symbol", "quantity", "avg price"):
+        positions.add_column(column)
+    for p in r.positions:
+        positions.add_row(p.symbol, str(p.quantity), f"{p.avg_price:.4f}")
+    console.print(positions)
+    anomalies = Table(title="Anomalies")
+    for column in ("kind", "client id", "detail"):
+        anomalies.add_column(column)
+    for a in r.anomalies:
+        anomalies.add_row(a.kind, a.client_order_id or "", a.detail)
+    for coid, gap in r.gaps.items():
+        anomalies.add_row("FILL_GAP", coid, f"broker reports {gap} more filled than our fills")
+    console.print(anomalies)
+    counts = ", ".join(f"{k}={v}" for k, v in sorted(r.counts.items())) or "none"
+    console.print(f"anomalies: {counts}")
 
 
 def _print_summary(r: DemoResult) -> None:

@@ -2,8 +2,9 @@
 
 A move not in the table never happens. Reports that would need one are
 classified: *stale* when they point backwards (a "Submitted" after
-"Filled"), *invalid* otherwise (a "Rejected" after a partial fill). Both are
-journaled and change nothing.
+"Filled") or come after the order ended (a "Cancelled" after "Filled"),
+*invalid* otherwise (a "Rejected" after a partial fill). Both are journaled
+and change nothing.
 
 Two moves out of a terminal state exist on purpose: a CANCELLED or EXPIRED
 order whose late fills complete it is FILLED, because a cancel cannot
@@ -56,4 +57,5 @@ def can_transition(src: S, dst: S) -> bool:
 
 
 def is_stale(current: S, reported: S) -> bool:
-    return RANK[reported] < RANK[current]
+    """Behind the order's state, or about an order that has already ended."""
+    return RANK[reported] < RANK[current] or (current.is_terminal and reported.is_terminal)

@@ -1,0 +1,1 @@
+"""Replay of broker event captures, stress and fault drills."""
