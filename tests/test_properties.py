@@ -17,9 +17,10 @@ from livegate.model import (
     OrderRequest,
     OrderSnapshot,
     Side,
+    TradeReport,
 )
 from livegate.model.enums import OrderType, TimeInForce
-from livegate.model.events import Received
+from livegate.model.events import FillInferred, Received
 
 from .helpers import INSTRUMENTS, scripted_gateway, settle
 from .histories import History, histories, messy_delivery
@@ -176,3 +177,27 @@ def test_gateway_invariants_under_random_interleavings(
     final_once, fills_once, _, _ = asyncio.run(_drive(hs, delivery, once))
     assert final_once == final
     assert sorted(f.trade_id for f in fills_once) == sorted(f.trade_id for f in fills)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), hs=histories())
+def test_inferred_fills_are_replaced_by_late_real_fills_without_double_count(
+    data: st.DataObject, hs: list[History]
+) -> None:
+    in_order = [r for h in hs for r in h.reports]
+    expected = _run_book(hs, in_order)
+    trades = [r for r in in_order if isinstance(r, TradeReport)]
+    late = data.draw(st.lists(st.sampled_from(trades), unique=True)) if trades else []
+    on_time = [r for r in in_order if r not in late]
+    book = _run_book(hs, data.draw(messy_delivery(on_time)))
+    for order in list(book.orders.values()):  # the resolver's grace runs out
+        if order.fill_gap > 0:
+            book.apply(FillInferred(order.client_order_id, order.fill_gap, D("10.50"), 0))
+    for report in data.draw(messy_delivery(late)):
+        book.apply(Received(report, 0))
+    assert _final(book) == _final(expected)
+    assert all(not f.inferred for f in book.fills)
+    assert sorted(f.trade_id for f in book.fills) == sorted(f.trade_id for f in expected.fills)
+    assert all(o.inferred_qty == 0 for o in book.orders.values())
+    assert book.ledger.positions == expected.ledger.positions
+    assert book.ledger.cash == expected.ledger.cash

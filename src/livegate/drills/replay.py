@@ -32,7 +32,7 @@ from livegate.model import (
     Position,
     TradeReport,
 )
-from livegate.model.events import Anomaly
+from livegate.model.events import Anomalies, Anomaly
 
 
 class ReplayBroker:
@@ -160,10 +160,10 @@ async def replay(lines: Sequence[CaptureLine]) -> ReplayResult:
     )
     await gateway.stop()
     for record in store.records:
-        if record.kind == "anomaly":
-            anomaly = decode_event(record.payload)
-            assert isinstance(anomaly, Anomaly)
-            result.anomalies.append(anomaly)
+        if record.kind == "anomalies":
+            batch = decode_event(record.payload)
+            assert isinstance(batch, Anomalies)
+            result.anomalies.extend(batch.items)
     result.counts = Counter(a.kind for a in result.anomalies)
     if result.gaps:
         result.counts["FILL_GAP"] = len(result.gaps)

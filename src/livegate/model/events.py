@@ -19,7 +19,7 @@ from livegate.model.orders import OrderIntent
 from livegate.model.reports import BrokerReport
 
 
-class Received(msgspec.Struct, frozen=True, gc=False, tag="received"):
+class Received(msgspec.Struct, frozen=True, gc=False, tag="received", omit_defaults=True):
     """A broker report, as it arrived. `source` says how: stream, place, cancel or sync."""
 
     report: BrokerReport
@@ -94,7 +94,7 @@ class AccountBaseline(msgspec.Struct, frozen=True, tag="baseline"):
     snapshot: AccountSnapshot
 
 
-class Anomaly(msgspec.Struct, frozen=True, tag="anomaly"):
+class Anomaly(msgspec.Struct, frozen=True, tag="anomaly", omit_defaults=True):
     """A note that a report was a duplicate, stale, invalid or for an unknown order.
 
     Derivable from the journal (replay classifies the same way); written so an
@@ -105,6 +105,16 @@ class Anomaly(msgspec.Struct, frozen=True, tag="anomaly"):
     client_order_id: str | None
     detail: str
     ts_ns: int
+
+
+class Anomalies(msgspec.Struct, frozen=True, tag="anomalies"):
+    """The anomalies found while applying one batch, in one record.
+
+    One record per applied batch, not per anomaly: a burst of duplicates must
+    not double the journal's writes.
+    """
+
+    items: tuple[Anomaly, ...]
 
 
 class GatewayStarted(msgspec.Struct, frozen=True, tag="started"):
@@ -125,6 +135,7 @@ JournalEvent = (
     | ExternalActivity
     | AccountBaseline
     | Anomaly
+    | Anomalies
     | GatewayStarted
 )
 
@@ -153,6 +164,7 @@ _CLIENT_ORDER_ID: dict[type, Callable[[Any], str | None]] = {
     ClosedAtBroker: _own_client_order_id,
     ExternalActivity: _report_client_order_id,
     Anomaly: _own_client_order_id,
+    Anomalies: _no_client_order_id,
     AccountBaseline: _no_client_order_id,
     GatewayStarted: _no_client_order_id,
 }

@@ -31,7 +31,7 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     tag: str = ""
 
 
-class OrderIntent(msgspec.Struct, frozen=True, gc=False, tag="intent"):
+class OrderIntent(msgspec.Struct, frozen=True, gc=False, tag="intent", omit_defaults=True):
     """The journaled intent: written and made durable before the order goes out."""
 
     client_order_id: str

@@ -18,7 +18,7 @@ import msgspec
 from livegate.model.enums import LiquiditySide, OrderStatus, RejectReason, Side
 
 
-class OrderReport(msgspec.Struct, frozen=True, gc=False, tag="order_report"):
+class OrderReport(msgspec.Struct, frozen=True, gc=False, tag="order_report", omit_defaults=True):
     """The broker's view of one order's status.
 
     Either id may be missing (a report that arrives before the ack may carry
@@ -36,7 +36,7 @@ class OrderReport(msgspec.Struct, frozen=True, gc=False, tag="order_report"):
     ts_ns: int = 0
 
 
-class TradeReport(msgspec.Struct, frozen=True, gc=False, tag="trade_report"):
+class TradeReport(msgspec.Struct, frozen=True, gc=False, tag="trade_report", omit_defaults=True):
     """One execution. `trade_id` is the broker's exec/trade id when it has one."""
 
     quantity: Decimal
@@ -63,7 +63,9 @@ class TradeReport(msgspec.Struct, frozen=True, gc=False, tag="trade_report"):
         return f"fp:{order}:{self.quantity}:{self.price}:{self.ts_ns}"
 
 
-class CancelRejectReport(msgspec.Struct, frozen=True, gc=False, tag="cancel_reject"):
+class CancelRejectReport(
+    msgspec.Struct, frozen=True, gc=False, tag="cancel_reject", omit_defaults=True
+):
     """The broker refused a cancel (too late, unknown order, ...)."""
 
     client_order_id: str | None = None
