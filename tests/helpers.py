@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from livegate.broker.adapter import Capabilities
+from livegate.broker.errors import BrokerNetworkError
 from livegate.broker.paper import PaperAdapter, PaperConfig
 from livegate.engine import Gateway, GatewayConfig
 from livegate.journal import Journal, MemoryStore, SQLiteStore, Store
@@ -46,11 +47,21 @@ class ScriptedBroker:
         self.hang = False  # place/cancel never answer, like a stalled connection
         self.cancel_error: Exception | None = None
         self.status: dict[str, OrderReport] = {}
+        self.connects = 0
+        self.refuse_connects = 0  # the next N connects fail, like a broker that is down
         self.trades: list[TradeReport] = []
         self._queue: asyncio.Queue[BrokerReport | None] = asyncio.Queue()
 
     async def connect(self) -> None:
+        self.connects += 1
+        if self.refuse_connects > 0:
+            self.refuse_connects -= 1
+            raise BrokerNetworkError("connection refused")
         self._queue = asyncio.Queue()
+
+    def drop(self) -> None:
+        """The connection breaks: the report stream ends."""
+        self._queue.put_nowait(None)
 
     async def close(self) -> None:
         self._queue.put_nowait(None)

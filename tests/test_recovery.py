@@ -260,3 +260,33 @@ def test_restart_after_the_broker_moved_on_ends_equal_to_the_broker(tmp_path: Pa
     offline.place(other)
     offline.close()
     asyncio.run(after())
+
+
+def test_after_a_dropped_connection_orders_wait_for_reconnect_and_recovery() -> None:
+    async def run() -> None:
+        config = GatewayConfig(reconnect_delay=0.01, resolve_interval=3600)
+        gateway, broker = scripted_gateway(config=config)
+        await gateway.start()
+        await gateway.submit_order(limit("d-1"))
+        broker.refuse_connects = 2
+        broker.drop()
+        await asyncio.sleep(0)
+        assert not gateway.ready
+        refused = await gateway.submit_order(limit("d-2"))
+        assert refused.status is S.REJECTED and refused.reject_reason is RejectReason.NOT_READY
+        assert "d-2" not in broker.placed
+        # While we were cut off, d-1 filled at the broker.
+        broker.trades.append(trade("d-1", "D1", 100))
+        broker.status["d-1"] = OrderReport(S.FILLED, "d-1", "B-d-1", cum_qty=D(100))
+        for _ in range(500):
+            if gateway.ready:
+                break
+            await asyncio.sleep(0.01)
+        assert gateway.ready and gateway.disconnects == 1
+        assert broker.connects == 4  # start, two refused, one that worked
+        order = gateway.order("d-1")
+        assert order.status is S.FILLED and order.filled_qty == 100
+        assert (await gateway.submit_order(limit("d-3"))).status is S.SUBMITTED
+        await gateway.stop()
+
+    asyncio.run(run())

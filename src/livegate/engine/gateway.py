@@ -100,6 +100,8 @@ class GatewayConfig:
     unknown_grace: float = 10.0
     resolve_interval: float = 0.5
     gil_switch_interval: float | None = 0.0005
+    reconnect_delay: float = 0.5
+    reconnect_max_delay: float = 30.0
 
 
 class Gateway:
@@ -131,6 +133,9 @@ class Gateway:
         self._place_deadlines = Deadlines(self.config.place_timeout)
         self._cancel_deadlines = Deadlines(self.config.cancel_timeout)
         self._running = False
+        self._ready = False  # connected and recovered: new orders may go out
+        self._stopping = False
+        self.disconnects = 0
         self._id_prefix = secrets.token_hex(4)
         self._id_counter = 0
 
@@ -151,6 +156,7 @@ class Gateway:
     async def start(self) -> None:
         """Rebuild from the journal, connect, recover, and only then accept orders."""
         self.book = OrderBook(self.instruments)  # a retried start replays from scratch
+        self._stopping = False
         if self.config.gil_switch_interval is not None:
             self._host_switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(self.config.gil_switch_interval)
@@ -172,6 +178,7 @@ class Gateway:
             await self.journal.close()
             raise
         self._running = True
+        self._ready = True
 
     async def _connect_and_recover(self) -> None:
         self._record_nowait(GatewayStarted(time.time_ns(), self.adapter.name, __version__))
@@ -190,6 +197,8 @@ class Gateway:
 
     async def stop(self) -> None:
         self._running = False
+        self._ready = False
+        self._stopping = True
         if self._resolver_task is not None:
             self._resolver_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -222,6 +231,11 @@ class Gateway:
     def running(self) -> bool:
         return self._running
 
+    @property
+    def ready(self) -> bool:
+        """Connected and recovered: new orders go out."""
+        return self._running and self._ready
+
     # -- orders ----------------------------------------------------------------
     def new_client_order_id(self) -> str:
         while True:
@@ -247,6 +261,10 @@ class Gateway:
             self.book.forget(intent.client_order_id)  # never durable, never sent
             raise
         coid = intent.client_order_id
+        if not self._ready:
+            text = "broker connection is down or recovering; order not sent"
+            await self._record(OrderDenied(coid, RejectReason.NOT_READY, text, time.time_ns()))
+            return order.snapshot()
         deadlines = self._place_deadlines
         deadlines.arm(coid)  # covers the adapter call only, never our own journal waits
         try:
@@ -291,7 +309,11 @@ class Gateway:
                 for intent in intents:
                     self.book.forget(intent.client_order_id)
                 raise
-            results = await self._place_basket(intents)
+            if self._ready:
+                results: Sequence[str | BaseException | None] = await self._place_basket(intents)
+            else:
+                down = BrokerNetworkError("broker connection is down or recovering")
+                results = [down] * len(intents)
             outcomes = [
                 outcome
                 for intent, result in zip(intents, results, strict=True)
@@ -668,13 +690,45 @@ class Gateway:
             self._note_anomalies()
 
     async def _ingest_stream(self) -> None:
-        try:
-            async for report in self.adapter.reports():
-                self._ingest(report, "stream")
-        except JournalError:
-            log.error("journal failed; report ingest stopped")
-        except Exception:
-            log.exception("report stream ended with an error")
+        """Consume the report stream; when it ends while we run, reconnect and recover.
+
+        Between the drop and the end of the recovery sync, new orders are
+        refused (NOT_READY), never queued. Backoff doubles up to
+        `reconnect_max_delay`. The full connection supervisor (heartbeats,
+        health checks, retry policies) builds on this.
+        """
+        delay = self.config.reconnect_delay
+        while True:
+            try:
+                async for report in self.adapter.reports():
+                    self._ingest(report, "stream")
+            except JournalError:
+                log.error("journal failed; report ingest stopped")
+                return
+            except Exception:
+                log.exception("report stream ended with an error")
+            if self._stopping:
+                return
+            self._ready = False
+            self.disconnects += 1
+            log.warning("broker connection lost; reconnecting")
+            while not self._stopping:
+                await asyncio.sleep(delay)
+                try:
+                    await self.adapter.connect()
+                    break
+                except Exception as exc:
+                    log.warning("reconnect failed: %r; retrying in %.1fs", exc, delay)
+                    delay = min(delay * 2, self.config.reconnect_max_delay)
+            if self._stopping:
+                return
+            delay = self.config.reconnect_delay
+            try:
+                await self.recover()
+            except Exception:
+                log.exception("recovery after reconnect failed; reconnecting again")
+                continue
+            self._ready = True
 
     # -- telling the strategy ----------------------------------------------------
     def _dispatch(self, order: Order, fill: Fill | None) -> None:
