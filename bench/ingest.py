@@ -52,9 +52,12 @@ class StreamBroker:
     def __init__(self, reports: list[BrokerReport]) -> None:
         self.stream = reports
         self.started = asyncio.Event()
+        self.closed = asyncio.Event()
 
     async def connect(self) -> None: ...
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        self.closed.set()
+
     async def heartbeat(self) -> int:
         return 0
 
@@ -80,6 +83,7 @@ class StreamBroker:
             if index % 2_000 == 0:
                 await asyncio.sleep(0)  # a socket would hand us reports in chunks
             yield report
+        await self.closed.wait()  # a live connection stays open after the day's reports
 
 
 def build(n_reports: int, dup: float, reorder: float, seed: int) -> tuple[int, list[BrokerReport]]:
