@@ -42,15 +42,7 @@ async def main(directory: Path, seed: int) -> None:
                 mid[symbol] += D(rng.randint(-5, 5)) / 100
                 paper.set_quote(symbol, mid[symbol] - D("0.01"), mid[symbol] + D("0.01"))
             elif action < 0.3 and previous:
-                old = gateway.book.orders[rng.choice(previous)]
-                again = OrderRequest(
-                    symbol=old.symbol,
-                    side=old.side,
-                    quantity=old.quantity,
-                    order_type=old.order_type,
-                    price=old.price,
-                    client_order_id=old.client_order_id,
-                )
+                again = gateway.order(rng.choice(previous)).as_request()
                 with contextlib.suppress(DuplicateClientOrderIdError):
                     await gateway.submit_order(again)
             elif action < 0.4:

@@ -108,16 +108,8 @@ async def run_demo(
             submitted.extend(o.client_order_id for o in placed)
             # A strategy that retries after a timeout must not double its order.
             for order in rng.sample(placed, k=min(3, len(placed))):
-                again = OrderRequest(
-                    symbol=order.symbol,
-                    side=order.side,
-                    quantity=order.quantity,
-                    order_type=order.order_type,
-                    price=order.price,
-                    client_order_id=order.client_order_id,
-                )
                 if gateway.order(order.client_order_id).status.is_open:
-                    await gateway.submit_order(again)
+                    await gateway.submit_order(order.as_request())
                     duplicates += 1
             resting = gateway.orders(open_only=True)
             to_cancel = [o for o in resting if rng.random() < 0.1]

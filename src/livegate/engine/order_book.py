@@ -158,13 +158,9 @@ class OrderBook:
                 order.updated_ns = event.ts_ns
                 self.on_change(order, None)
         elif isinstance(event, OrderDenied):
-            order = self.orders.get(event.client_order_id)
-            if order is not None and can_transition(order.status, S.REJECTED):
-                order.status = S.REJECTED
-                order.reject_reason = event.reason
-                order.reject_text = event.text
-                order.updated_ns = event.ts_ns
-                self.on_change(order, None)
+            self._finish_locally(
+                event.client_order_id, S.REJECTED, event.text, event.ts_ns, event.reason
+            )
         elif isinstance(event, AccountBaseline):
             self.baseline = event.snapshot
             self.ledger = Ledger.from_snapshot(event.snapshot)
@@ -175,13 +171,8 @@ class OrderBook:
             if order is not None:
                 order.resent += 1
         elif isinstance(event, ClosedAtBroker):
-            order = self.orders.get(event.client_order_id)
-            if order is not None and can_transition(order.status, S.CANCELLED):
-                order.status = S.CANCELLED
-                order.reject_text = event.text
-                order.updated_ns = event.ts_ns
-                self.on_anomaly(Anomalies.CLOSED_AT_BROKER, order.client_order_id, event.text)
-                self.on_change(order, None)
+            if self._finish_locally(event.client_order_id, S.CANCELLED, event.text, event.ts_ns):
+                self.on_anomaly(Anomalies.CLOSED_AT_BROKER, event.client_order_id, event.text)
         elif isinstance(event, ExternalActivity):
             report = event.report
             key = external_key(report)
@@ -193,6 +184,25 @@ class OrderBook:
                     f"broker {type(report).__name__} {key} was not sent by us",
                 )
         # Anomaly and GatewayStarted are notes for people; they change nothing.
+
+    def _finish_locally(
+        self,
+        client_order_id: str,
+        status: S,
+        text: str,
+        ts_ns: int,
+        reason: RejectReason | None = None,
+    ) -> bool:
+        """End an order on the gateway's own decision (no broker report says so)."""
+        order = self.orders.get(client_order_id)
+        if order is None or not can_transition(order.status, status):
+            return False
+        order.status = status
+        order.reject_reason = reason
+        order.reject_text = text
+        order.updated_ns = ts_ns
+        self.on_change(order, None)
+        return True
 
     def _cancel_requested(self, event: CancelRequested) -> None:
         order = self.orders.get(event.client_order_id)

@@ -67,6 +67,17 @@ class OrderSnapshot(msgspec.Struct, frozen=True, gc=False):
     def leaves_qty(self) -> Decimal:
         return ZERO if self.status.is_terminal else self.quantity - self.filled_qty
 
+    def as_request(self) -> OrderRequest:
+        """The same order asked for again, same id: what a retrying strategy sends."""
+        return OrderRequest(
+            symbol=self.symbol,
+            side=self.side,
+            quantity=self.quantity,
+            order_type=self.order_type,
+            price=self.price,
+            client_order_id=self.client_order_id,
+        )
+
 
 class Order(msgspec.Struct, gc=False):
     """Mutable state of one order; only `engine.order_book` changes it.
