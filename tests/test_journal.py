@@ -128,3 +128,22 @@ def test_gateway_stops_trading_when_its_journal_fails() -> None:
         await gateway.stop()
 
     asyncio.run(run())
+
+
+def test_reading_after_any_seq_starts_exactly_there(tmp_path: Path) -> None:
+    async def run() -> None:
+        journal = Journal(SQLiteStore(tmp_path / "j.sqlite"))
+        journal.open()
+        await journal.start()
+        for size in (3, 1, 5, 2):  # batches of several sizes
+            await asyncio.gather(*(journal.append(note(i)) for i in range(size)))
+        await journal.close()
+        store = SQLiteStore(tmp_path / "j.sqlite")
+        store.open()
+        assert store.last_seq() == 11
+        for after in range(0, 13):
+            assert [r.seq for r in store.read(after)] == list(range(after + 1, 12))
+        assert {r.kind for r in store.read()} == {"anomaly"}
+        store.close()
+
+    asyncio.run(run())

@@ -679,12 +679,19 @@ class Gateway:
 
     def _drain_inbox(self, _: object = None) -> None:
         inbox, apply = self._inbox, self.book.apply
-        while inbox and inbox[0][0].done():
-            future, event = inbox.popleft()
-            if future.cancelled() or future.exception() is not None:
-                # Not durable: must not be applied. The journal is now failed and
-                # the gateway refuses new orders (see _require_running).
-                continue
+        checked: asyncio.Future[None] | None = None  # events of one batch share a future
+        while inbox:
+            future, event = inbox[0]
+            if future is not checked:
+                if not future.done():
+                    break
+                if future.cancelled() or future.exception() is not None:
+                    # Not durable: must not be applied. The journal is now failed
+                    # and the gateway refuses new orders (see _require_running).
+                    inbox.popleft()
+                    continue
+                checked = future
+            inbox.popleft()
             apply(event)
         if self._anomalies:
             self._note_anomalies()

@@ -16,30 +16,37 @@ from pathlib import Path
 
 from livegate.journal.store import Batch, Record
 
-_PAGE = 20_000
 _INSERT_BATCH = (
     "INSERT INTO events SELECT value->>0, value->>1, value->>2, value->>3, value->>4"
     " FROM json_each(?)"
 )
 
-# kind and client_order_id are computed on read: deriving them on insert
-# would make SQLite parse every event again (measured: 130k rows/s with five
-# extracted columns and an index, 349k with the event alone).
+# A batch is stored as written: one row holding its JSON array of events.
+# Writing is then one blob append per fsync (measured: 1M events/s, against
+# 480k inserting a row per event and 130k deriving columns on insert); the
+# `events` view expands batches for queries and tracing, which are rare.
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS batches (
+    first_seq INTEGER PRIMARY KEY,
+    size INTEGER NOT NULL,
     ts_ns INTEGER NOT NULL,
-    payload TEXT NOT NULL,
-    kind TEXT GENERATED ALWAYS AS (payload ->> 'type') VIRTUAL,
-    client_order_id TEXT GENERATED ALWAYS AS (
-        coalesce(payload ->> 'client_order_id', payload ->> '$.report.client_order_id')
-    ) VIRTUAL
+    events BLOB NOT NULL
 );
+CREATE VIEW IF NOT EXISTS events AS
+SELECT b.first_seq + j.key AS seq,
+       b.ts_ns AS ts_ns,
+       j.value AS payload,
+       j.value ->> 'type' AS kind,
+       coalesce(j.value ->> 'client_order_id', j.value ->> '$.report.client_order_id')
+           AS client_order_id
+FROM batches AS b, json_each(b.events) AS j;
 """
-_INSERT_BATCH = (
-    "INSERT INTO events (seq, ts_ns, payload) SELECT ?1 + key, ?2, value FROM json_each(?3)"
+_INSERT_BATCH = "INSERT INTO batches VALUES (?, ?, ?, ?)"
+_SPLIT_BATCH = (
+    "SELECT ?2 + key, value, value ->> 'type',"
+    " coalesce(value ->> 'client_order_id', value ->> '$.report.client_order_id')"
+    " FROM json_each(?1) WHERE ?2 + key > ?3 ORDER BY key"
 )
-_PAGE = 20_000
 
 
 class SQLiteStore:
@@ -71,32 +78,45 @@ class SQLiteStore:
 
     def last_seq(self) -> int:
         with self._lock:
-            row = self.conn.execute("SELECT MAX(seq) FROM events").fetchone()
-        return int(row[0] or 0)
+            row = self.conn.execute(
+                "SELECT first_seq + size - 1 FROM batches ORDER BY first_seq DESC LIMIT 1"
+            ).fetchone()
+        return int(row[0]) if row else 0
 
     def write_batch(self, batch: Batch) -> None:
-        # One autocommit statement: atomic and fsync'd like BEGIN/COMMIT, but
+        # One autocommit statement: atomic and fsync'd like BEGIN/COMMIT, and
         # one call into SQLite, so the writer thread takes the GIL back once
-        # per batch. executemany would take it back once per row, each time
-        # waiting behind the busy event loop (measured: 235 rows/s contended
-        # against 93,000 this way).
+        # per batch (executemany takes it back once per row, each time behind
+        # the busy event loop: 235 rows/s measured, against 93,000).
         with self._lock:
-            self.conn.execute(_INSERT_BATCH, (batch.first_seq, time.time_ns(), batch.json))
+            self.conn.execute(
+                _INSERT_BATCH, (batch.first_seq, batch.size, time.time_ns(), batch.json)
+            )
 
     def read(self, after_seq: int = 0) -> Iterator[Record]:
-        # Keyset pages keep memory flat while replaying a large journal.
+        """Events after `after_seq`, one batch at a time: memory stays flat."""
+        with self._lock:
+            # The batch holding after_seq + 1, found through the primary key.
+            row = self.conn.execute(
+                "SELECT first_seq FROM batches WHERE first_seq <= ?"
+                " ORDER BY first_seq DESC LIMIT 1",
+                (after_seq + 1,),
+            ).fetchone()
+        cursor_seq = (row[0] if row else 0) - 1
         while True:
             with self._lock:
-                rows = self.conn.execute(
-                    "SELECT seq, ts_ns, kind, client_order_id, payload FROM events"
-                    " WHERE seq > ? ORDER BY seq LIMIT ?",
-                    (after_seq, _PAGE),
-                ).fetchall()
-            if not rows:
-                return
-            for row in rows:
-                yield Record(*row)
-            after_seq = rows[-1][0]
+                batch = self.conn.execute(
+                    "SELECT first_seq, ts_ns, events FROM batches WHERE first_seq > ?"
+                    " ORDER BY first_seq LIMIT 1",
+                    (cursor_seq,),
+                ).fetchone()
+                if batch is None:
+                    return
+                first_seq, ts_ns, events = batch
+                rows = self.conn.execute(_SPLIT_BATCH, (events, first_seq, after_seq)).fetchall()
+            for seq, payload, kind, client_order_id in rows:
+                yield Record(seq, ts_ns, kind, client_order_id, payload)
+            cursor_seq = first_seq
 
     def read_order(self, client_order_id: str) -> Iterator[Record]:
         with self._lock:
