@@ -33,8 +33,9 @@ from livegate.engine.deadlines import Deadlines
 from livegate.engine.order_book import OrderBook, external_key
 from livegate.journal.journal import Journal
 from livegate.model.account import CashBalance, Position
-from livegate.model.enums import OrderStatus, RejectReason
+from livegate.model.enums import OrderStatus, RejectReason, TradingState
 from livegate.model.errors import (
+    CancelRefusedError,
     DuplicateClientOrderIdError,
     GatewayNotRunningError,
     JournalError,
@@ -53,6 +54,7 @@ from livegate.model.events import (
     Received,
     SubmitResent,
     SubmitUnknown,
+    TradingStateChanged,
 )
 from livegate.model.events import Anomalies as AnomalyBatch
 from livegate.model.instrument import InstrumentRegistry
@@ -65,6 +67,8 @@ from livegate.model.reports import (
     OrderReport,
 )
 from livegate.model.validation import validate_request
+from livegate.risk.engine import RiskEngine
+from livegate.risk.limits import RiskLimits
 
 log = logging.getLogger("livegate.gateway")
 T = TypeVar("T")
@@ -111,11 +115,14 @@ class Gateway:
         journal: Journal,
         instruments: InstrumentRegistry,
         config: GatewayConfig | None = None,
+        risk: RiskEngine | None = None,
     ) -> None:
         self.adapter = adapter
         self.journal = journal
         self.instruments = instruments
         self.config = config or GatewayConfig()
+        # Without limits the chain still enforces the trading state.
+        self.risk = risk or RiskEngine(RiskLimits(), instruments)
         self.book = OrderBook(instruments)
         self.anomalies: Counter[str] = Counter()
         self.callback_errors = 0
@@ -163,7 +170,8 @@ class Gateway:
         self.journal.open()
         for _, event in self.journal.replay():  # no callbacks: the strategy saw these
             self.book.apply(event)
-        self.book.on_change = self._dispatch
+        self.risk.rebuild(self.book.open_orders())
+        self.book.on_change = self._on_change
         self.book.on_anomaly = self._anomaly
         await self.journal.start()
         try:
@@ -254,16 +262,21 @@ class Gateway:
         existing, intent = self._admit(request, set())
         if intent is None:
             return existing  # type: ignore[return-value]
+        refusal = self._risk_check(intent)
         order = self.book.open_order(intent)
+        self.risk.track(order)
         try:
             await self._record(intent)
         except JournalError:
             self.book.forget(intent.client_order_id)  # never durable, never sent
+            self.risk.forget(intent.client_order_id)
             raise
         coid = intent.client_order_id
-        if not self._ready:
-            text = "broker connection is down or recovering; order not sent"
-            await self._record(OrderDenied(coid, RejectReason.NOT_READY, text, time.time_ns()))
+        if refusal is None and not self._ready:
+            refusal = (RejectReason.NOT_READY, "broker connection is down or recovering")
+        if refusal is not None:
+            reason, text = refusal
+            await self._record(OrderDenied(coid, reason, text, time.time_ns()))
             return order.snapshot()
         deadlines = self._place_deadlines
         deadlines.arm(coid)  # covers the adapter call only, never our own journal waits
@@ -328,6 +341,34 @@ class Gateway:
             existing if intent is None else next(placed).snapshot()  # type: ignore[misc]
             for existing, intent in admitted
         ]
+
+    def _risk_check(self, intent: OrderIntent) -> tuple[RejectReason, str] | None:
+        now = time.time_ns()
+        state = self.book.trading_state
+        refusal = self.risk.check(intent, self.book.ledger.positions, now, state)
+        if refusal is None:
+            self.risk.passed(intent, now)
+        return refusal
+
+    # -- trading state and market data for the risk chain ----------------------------
+    @property
+    def trading_state(self) -> TradingState:
+        return self.book.trading_state
+
+    async def set_trading_state(self, state: TradingState | str, who: str, why: str) -> None:
+        """ACTIVE, REDUCING (only orders that reduce a position) or HALTED (no new orders).
+
+        Journaled with who and why; survives a restart. Cancels always go out.
+        """
+        self._require_running()
+        new_state = TradingState(str(state).upper())
+        if not who or not why:
+            raise ValueError("a trading state change needs who and why")
+        await self._record(TradingStateChanged(new_state, who, why, time.time_ns()))
+
+    def set_reference_price(self, symbol: str, price: Decimal) -> None:
+        """Last trade or mid for the price band and for valuing market orders."""
+        self.risk.set_reference_price(symbol, price, time.time_ns())
 
     def _admit(
         self, request: OrderRequest, basket: set[str]
@@ -425,6 +466,9 @@ class Gateway:
             return order.snapshot()
         if order.status.is_terminal or order.status is OrderStatus.PENDING_CANCEL:
             return order.snapshot()
+        refused = self.risk.check_cancel(time.time_ns())
+        if refused is not None:
+            raise CancelRefusedError(refused[1], refused[0])
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._cancels_in_flight[coid] = done
         try:
@@ -738,6 +782,10 @@ class Gateway:
             self._ready = True
 
     # -- telling the strategy ----------------------------------------------------
+    def _on_change(self, order: Order, fill: Fill | None) -> None:
+        self.risk.track(order)
+        self._dispatch(order, fill)
+
     def _dispatch(self, order: Order, fill: Fill | None) -> None:
         if self._order_cbs:
             snapshot = order.snapshot()

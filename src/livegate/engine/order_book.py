@@ -17,7 +17,7 @@ import msgspec
 
 from livegate.model.account import AccountSnapshot
 from livegate.model.decimals import ZERO
-from livegate.model.enums import OrderStatus, RejectReason
+from livegate.model.enums import OrderStatus, RejectReason, TradingState
 from livegate.model.events import (
     AccountBaseline,
     CancelRequested,
@@ -29,6 +29,7 @@ from livegate.model.events import (
     Received,
     SubmitResent,
     SubmitUnknown,
+    TradingStateChanged,
 )
 from livegate.model.fsm import can_transition, is_stale
 from livegate.model.instrument import InstrumentRegistry
@@ -99,6 +100,7 @@ class OrderBook:
         self.held: dict[str, list[tuple[BrokerReport, int, str]]] = {}
         # Broker orders and trades we never sent, by broker id / trade key.
         self.external: dict[str, BrokerReport] = {}
+        self.trading_state = TradingState.ACTIVE
         self._multipliers: dict[str, Decimal] = {}
 
     # -- lookups ---------------------------------------------------------
@@ -164,6 +166,8 @@ class OrderBook:
         elif isinstance(event, AccountBaseline):
             self.baseline = event.snapshot
             self.ledger = Ledger.from_snapshot(event.snapshot)
+        elif isinstance(event, TradingStateChanged):
+            self.trading_state = event.state
         elif isinstance(event, FillInferred):
             self._infer_fill(event)
         elif isinstance(event, SubmitResent):

@@ -85,6 +85,7 @@ class RejectReason(enum.StrEnum):
     SESSION_CLOSED = "SESSION_CLOSED"
     NOT_READY = "NOT_READY"
     KILL_SWITCH = "KILL_SWITCH"
+    REDUCE_ONLY = "REDUCE_ONLY"
     INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
     INSUFFICIENT_POSITION = "INSUFFICIENT_POSITION"
     NO_LIQUIDITY = "NO_LIQUIDITY"
@@ -93,6 +94,18 @@ class RejectReason(enum.StrEnum):
     DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
     NOT_FOUND_AT_BROKER = "NOT_FOUND_AT_BROKER"
     BROKER_REJECTED = "BROKER_REJECTED"
+
+
+class TradingState(enum.StrEnum):
+    """The whole gateway's permission to trade.
+
+    ACTIVE: everything the risk chain allows. REDUCING: only orders that
+    reduce a position. HALTED: nothing new; cancels still go out.
+    """
+
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
 
 
 class LiquiditySide(enum.StrEnum):

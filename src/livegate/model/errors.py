@@ -13,7 +13,15 @@ class LivegateError(Exception):
 
 
 class InvalidOrderError(LivegateError, ValueError):
-    """The request is malformed; nothing was journaled or sent."""
+    """The request is malformed; nothing was journaled or sent.
+
+    `reason` is the stable code where one applies (TICK_SIZE, LOT_SIZE,
+    UNKNOWN_SYMBOL, ...), so a program can act on it like on a reject reason.
+    """
+
+    def __init__(self, message: str, reason: str = "INVALID_ORDER") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class DuplicateClientOrderIdError(LivegateError):
@@ -38,3 +46,11 @@ class JournalError(LivegateError):
 
 class GatewayNotRunningError(LivegateError):
     """The gateway is not started (or already stopped)."""
+
+
+class CancelRefusedError(LivegateError):
+    """A cancel the risk chain will not send (its rate limit); `reason` is the code."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

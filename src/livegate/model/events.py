@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from livegate.model.account import AccountSnapshot
-from livegate.model.enums import RejectReason
+from livegate.model.enums import RejectReason, TradingState
 from livegate.model.orders import OrderIntent
 from livegate.model.reports import BrokerReport
 
@@ -88,6 +88,15 @@ class ExternalActivity(msgspec.Struct, frozen=True, tag="external"):
     ts_ns: int
 
 
+class TradingStateChanged(msgspec.Struct, frozen=True, tag="trading_state"):
+    """Who switched the gateway to which trading state, and why."""
+
+    state: TradingState
+    who: str
+    why: str
+    ts_ns: int
+
+
 class AccountBaseline(msgspec.Struct, frozen=True, tag="baseline"):
     """The broker's account at the journal's birth; local books start from it."""
 
@@ -133,6 +142,7 @@ JournalEvent = (
     | FillInferred
     | ClosedAtBroker
     | ExternalActivity
+    | TradingStateChanged
     | AccountBaseline
     | Anomaly
     | Anomalies
@@ -166,6 +176,7 @@ _CLIENT_ORDER_ID: dict[type, Callable[[Any], str | None]] = {
     Anomaly: _own_client_order_id,
     Anomalies: _no_client_order_id,
     AccountBaseline: _no_client_order_id,
+    TradingStateChanged: _no_client_order_id,
     GatewayStarted: _no_client_order_id,
 }
 _KIND: dict[type, str] = {

@@ -11,6 +11,14 @@ from livegate.model.errors import InvalidOrderError
 
 
 class Instrument(msgspec.Struct, frozen=True):
+    """Reference data for one tradable symbol.
+
+    Daily price limits are either given (`limit_up` / `limit_down`) or
+    derived by `risk.reference` from `prev_close` and a percentage rule
+    (`limit_pct`, or the board's: China A main board 10%, STAR / ChiNext 20%,
+    ST 5%, Beijing 30%).
+    """
+
     symbol: str
     tick_size: Decimal
     lot_size: Decimal = Decimal(1)
@@ -19,6 +27,11 @@ class Instrument(msgspec.Struct, frozen=True):
     currency: str = "USD"
     exchange: str = ""
     multiplier: Decimal = Decimal(1)
+    prev_close: Decimal | None = None
+    limit_up: Decimal | None = None
+    limit_down: Decimal | None = None
+    limit_pct: Decimal | None = None
+    board: str = ""
 
     def __post_init__(self) -> None:
         if not self.symbol:
@@ -39,11 +52,15 @@ class InstrumentRegistry:
     def add(self, instrument: Instrument) -> None:
         self._by_symbol[instrument.symbol] = instrument
 
+    def replace_all(self, instruments: Iterable[Instrument]) -> None:
+        """Swap in a whole new set at once (a reload): never half old, half new."""
+        self._by_symbol = {i.symbol: i for i in instruments}
+
     def get(self, symbol: str) -> Instrument:
         try:
             return self._by_symbol[symbol]
         except KeyError:
-            raise InvalidOrderError(f"unknown symbol {symbol!r}") from None
+            raise InvalidOrderError(f"unknown symbol {symbol!r}", "UNKNOWN_SYMBOL") from None
 
     def __contains__(self, symbol: object) -> bool:
         return symbol in self._by_symbol

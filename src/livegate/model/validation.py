@@ -11,7 +11,7 @@ import re
 from typing import TypeVar
 
 from livegate.model.decimals import is_multiple, to_decimal
-from livegate.model.enums import OrderType, Side, TimeInForce
+from livegate.model.enums import OrderType, RejectReason, Side, TimeInForce
 from livegate.model.errors import InvalidOrderError
 from livegate.model.instrument import InstrumentRegistry
 from livegate.model.orders import OrderIntent, OrderRequest
@@ -72,7 +72,8 @@ def validate_request(
     if not is_multiple(quantity, instrument.lot_size):
         raise InvalidOrderError(
             f"quantity={quantity} is not a multiple of the lot size {instrument.lot_size}"
-            f" for {instrument.symbol}"
+            f" for {instrument.symbol}",
+            RejectReason.LOT_SIZE,
         )
     if quantity < instrument.min_qty:
         raise InvalidOrderError(f"quantity={quantity} is below the minimum {instrument.min_qty}")
@@ -89,7 +90,8 @@ def validate_request(
         if not is_multiple(price, instrument.tick_size):
             raise InvalidOrderError(
                 f"price={price} is not on the tick size {instrument.tick_size}"
-                f" for {instrument.symbol}"
+                f" for {instrument.symbol}",
+                RejectReason.TICK_SIZE,
             )
     elif request.price is not None:
         raise InvalidOrderError("a MARKET order takes no price")

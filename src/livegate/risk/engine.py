@@ -1,0 +1,251 @@
+"""The pre-trade risk chain: every order passes it before the journal and the broker.
+
+Each check is a few dictionary lookups and Decimal comparisons: open-order
+totals are kept incrementally as orders change (`track`), never recomputed
+by scanning the book. The first check that fails refuses the order with a
+stable `RejectReason` and a message naming the values that tripped it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+
+from livegate.model.account import Position
+from livegate.model.decimals import ZERO
+from livegate.model.enums import RejectReason, Side, TradingState
+from livegate.model.instrument import InstrumentRegistry
+from livegate.model.orders import Order, OrderIntent
+from livegate.risk.limits import RiskLimits
+from livegate.risk.reference import daily_limits
+from livegate.risk.sessions import SessionGuard
+
+R = RejectReason
+Refusal = tuple[RejectReason, str]
+
+
+class RiskEngine:
+    def __init__(
+        self,
+        limits: RiskLimits,
+        instruments: InstrumentRegistry,
+        sessions: SessionGuard | None = None,
+    ) -> None:
+        self.limits = limits
+        self.instruments = instruments
+        self.sessions = sessions
+        self._open: dict[str, tuple[str, Side, Decimal]] = {}  # coid -> symbol, side, leaves
+        self._open_qty: dict[tuple[str, Side], Decimal] = defaultdict(lambda: ZERO)
+        self._reference: dict[str, tuple[Decimal, int]] = {}  # symbol -> price, ts_ns
+        self._orders: deque[int] = deque()
+        self._cancels: deque[int] = deque()
+        self._recent: dict[tuple[str, Side, Decimal | None, Decimal], int] = {}
+
+    # -- what the checks look at --------------------------------------------
+    def set_reference_price(self, symbol: str, price: Decimal, ts_ns: int) -> None:
+        """Last trade or mid, from the market data the host has."""
+        self._reference[symbol] = (price, ts_ns)
+
+    def track(self, order: Order) -> None:
+        """Follow an order's open quantity; the gateway calls this on every change."""
+        coid = order.client_order_id
+        previous = self._open.pop(coid, None)
+        if previous is not None:
+            self._open_qty[previous[0], previous[1]] -= previous[2]
+        leaves = order.leaves_qty  # an UNKNOWN order may be live: it counts too
+        if order.status.is_open and leaves > 0:
+            self._open[coid] = (order.symbol, order.side, leaves)
+            self._open_qty[order.symbol, order.side] += leaves
+
+    def forget(self, client_order_id: str) -> None:
+        """An order that never became durable: it holds no room."""
+        previous = self._open.pop(client_order_id, None)
+        if previous is not None:
+            self._open_qty[previous[0], previous[1]] -= previous[2]
+
+    def rebuild(self, orders: Iterable[Order]) -> None:
+        self._open.clear()
+        self._open_qty.clear()
+        for order in orders:
+            self.track(order)
+
+    @property
+    def open_orders(self) -> int:
+        return len(self._open)
+
+    # -- the chain -------------------------------------------------------------
+    def check(
+        self,
+        intent: OrderIntent,
+        positions: Mapping[str, Position],
+        now_ns: int,
+        state: TradingState = TradingState.ACTIVE,
+    ) -> Refusal | None:
+        lim = self.limits
+        symbol, side, qty, price = intent.symbol, intent.side, intent.quantity, intent.price
+        position = positions.get(symbol)
+        pos = position.quantity if position is not None else ZERO
+        open_buy = self._open_qty.get((symbol, Side.BUY), ZERO)
+        open_sell = self._open_qty.get((symbol, Side.SELL), ZERO)
+
+        if state is TradingState.HALTED:
+            return R.KILL_SWITCH, "trading is HALTED: no new orders"
+        if state is TradingState.REDUCING:
+            reduces = (
+                pos < 0 and pos + open_buy + qty <= 0
+                if side is Side.BUY
+                else pos > 0 and pos - open_sell - qty >= 0
+            )
+            if not reduces:
+                return R.REDUCE_ONLY, (
+                    f"trading is REDUCING: {side} {qty} {symbol} does not reduce position {pos}"
+                    f" (open buys {open_buy}, open sells {open_sell})"
+                )
+
+        instrument = self.instruments.get(symbol)
+        if self.sessions is not None and not self.sessions.is_open(instrument.exchange, now_ns):
+            return R.SESSION_CLOSED, f"{instrument.exchange or symbol} is not in a trading session"
+
+        if price is not None:
+            limits = daily_limits(instrument)
+            if limits is not None and not limits[0] <= price <= limits[1]:
+                return R.PRICE_LIMIT, (
+                    f"price {price} outside today's limits {limits[0]}..{limits[1]} for {symbol}"
+                )
+
+        reference = self._reference.get(symbol)
+        fresh = reference is not None and (
+            now_ns - reference[1] <= lim.reference_max_age_seconds * 1e9
+        )
+        if lim.price_band_pct is not None and price is not None:
+            if not fresh:
+                return R.PRICE_BAND, f"no reference price for {symbol} within the staleness limit"
+            ref = reference[0]  # type: ignore[index]
+            band = ref * lim.price_band_pct
+            if abs(price - ref) > band:
+                return R.PRICE_BAND, (
+                    f"price {price} deviates from reference {ref} by more than"
+                    f" {lim.price_band_pct:%}"
+                )
+
+        if lim.max_order_qty is not None and qty > lim.max_order_qty:
+            return R.RISK_MAX_QTY, f"quantity {qty} > max_order_qty {lim.max_order_qty}"
+
+        value_price = price if price is not None else (reference[0] if fresh else None)  # type: ignore[index]
+        multiplier = instrument.multiplier
+        needs_value = lim.max_order_notional is not None or lim.max_gross_exposure is not None
+        if value_price is None and (needs_value or lim.max_net_exposure is not None):
+            return R.RISK_MAX_NOTIONAL, f"no price to value a {intent.order_type} order in {symbol}"
+        if lim.max_order_notional is not None:
+            notional = qty * value_price * multiplier  # type: ignore[operator]
+            if notional > lim.max_order_notional:
+                return R.RISK_MAX_NOTIONAL, (
+                    f"notional {notional} > max_order_notional {lim.max_order_notional}"
+                )
+
+        if lim.max_open_orders is not None and len(self._open) >= lim.max_open_orders:
+            return R.RISK_MAX_OPEN_ORDERS, (
+                f"{len(self._open)} open orders: max_open_orders is {lim.max_open_orders}"
+            )
+
+        if lim.max_position is not None:
+            worst = pos + open_buy + qty if side is Side.BUY else pos - open_sell - qty
+            if abs(worst) > lim.max_position:
+                return R.RISK_POSITION_LIMIT, (
+                    f"{symbol} position could reach {worst} (position {pos}, open buys"
+                    f" {open_buy}, open sells {open_sell}): max_position {lim.max_position}"
+                )
+
+        if lim.max_gross_exposure is not None or lim.max_net_exposure is not None:
+            refusal = self._exposure(intent, value_price, positions)  # type: ignore[arg-type]
+            if refusal is not None:
+                return refusal
+
+        if lim.duplicate_window_seconds is not None:
+            key = (symbol, side, price, qty)
+            last = self._recent.get(key)
+            if last is not None and now_ns - last <= lim.duplicate_window_seconds * 1e9:
+                return R.RISK_DUPLICATE_ORDER, (
+                    f"same {side} {qty} {symbol} @ {price} sent {(now_ns - last) / 1e6:.0f} ms ago"
+                )
+
+        if lim.max_orders_per_window is not None:
+            self._expire(self._orders, now_ns)
+            if len(self._orders) >= lim.max_orders_per_window:
+                return R.RISK_RATE_LIMIT, (
+                    f"{len(self._orders)} orders in the last {lim.rate_window_seconds}s:"
+                    f" max_orders_per_window is {lim.max_orders_per_window}"
+                )
+        return None
+
+    def passed(self, intent: OrderIntent, now_ns: int) -> None:
+        """Count an order that passed (it uses up rate and duplicate-guard room)."""
+        if self.limits.max_orders_per_window is not None:
+            self._orders.append(now_ns)
+        if self.limits.duplicate_window_seconds is not None:
+            self._recent[intent.symbol, intent.side, intent.price, intent.quantity] = now_ns
+            if len(self._recent) > 10_000:
+                horizon = now_ns - int(self.limits.duplicate_window_seconds * 1e9)
+                self._recent = {k: t for k, t in self._recent.items() if t >= horizon}
+
+    def check_cancel(self, now_ns: int) -> Refusal | None:
+        """Cancels are never refused for session or state, only for their rate."""
+        lim = self.limits
+        if lim.max_cancels_per_window is None:
+            return None
+        self._expire(self._cancels, now_ns)
+        if len(self._cancels) >= lim.max_cancels_per_window:
+            return R.RISK_RATE_LIMIT, (
+                f"{len(self._cancels)} cancels in the last {lim.rate_window_seconds}s:"
+                f" max_cancels_per_window is {lim.max_cancels_per_window}"
+            )
+        self._cancels.append(now_ns)
+        return None
+
+    def _expire(self, times: deque[int], now_ns: int) -> None:
+        horizon = now_ns - int(self.limits.rate_window_seconds * 1e9)
+        while times and times[0] <= horizon:
+            times.popleft()
+
+    def _exposure(
+        self, intent: OrderIntent, value_price: Decimal, positions: Mapping[str, Position]
+    ) -> Refusal | None:
+        """Gross and net exposure at reference prices, open orders included."""
+        lim = self.limits
+        symbols = set(positions) | {s for s, _ in self._open_qty} | {intent.symbol}
+        gross = net = ZERO
+        for symbol in symbols:
+            ref = self._reference.get(symbol)
+            if symbol == intent.symbol:
+                mark = value_price
+            elif ref is not None:
+                mark = ref[0]
+            else:
+                held = positions.get(symbol)
+                mark = held.avg_price if held is not None else ZERO
+            multiplier = (
+                self.instruments.get(symbol).multiplier
+                if symbol in self.instruments
+                else Decimal(1)
+            )
+            p = positions.get(symbol)
+            pos = p.quantity if p is not None else ZERO
+            buys = self._open_qty.get((symbol, Side.BUY), ZERO)
+            sells = self._open_qty.get((symbol, Side.SELL), ZERO)
+            if symbol == intent.symbol:
+                if intent.side is Side.BUY:
+                    buys += intent.quantity
+                else:
+                    sells += intent.quantity
+            gross += (abs(pos) + buys + sells) * mark * multiplier
+            net += (pos + buys - sells) * mark * multiplier
+        if lim.max_gross_exposure is not None and gross > lim.max_gross_exposure:
+            return R.RISK_EXPOSURE, (
+                f"gross exposure would be {gross}: max_gross_exposure {lim.max_gross_exposure}"
+            )
+        if lim.max_net_exposure is not None and abs(net) > lim.max_net_exposure:
+            return R.RISK_EXPOSURE, (
+                f"net exposure would be {net}: max_net_exposure {lim.max_net_exposure}"
+            )
+        return None

@@ -1,0 +1,115 @@
+"""Is the market open for this instrument now? exchange_calendars, plus our own sessions.
+
+Real exchanges come from `exchange_calendars` (holidays, lunch breaks, half
+days included). Its per-call lookup costs microseconds, so the sessions
+around today are turned once into UTC nanosecond intervals and checked
+with a bisect. Extra sessions (a futures night session, say) are local
+times on given weekdays, possibly past midnight. Per-environment overrides
+make a paper or test environment always open, or close it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import exchange_calendars as xcals
+import pandas as pd
+
+_DAY_NS = 86_400_000_000_000
+_WINDOW_DAYS = 10  # sessions cached either side of now
+
+
+@dataclass(frozen=True)
+class ExtraSession:
+    """A session of our own: [start, end) local time, on `weekdays` (0 = Monday).
+
+    An end before the start runs past midnight; the weekday is the start's.
+    """
+
+    exchange: str
+    start: dt.time
+    end: dt.time
+    tz: str = "UTC"
+    weekdays: frozenset[int] = frozenset(range(5))
+
+    def is_open(self, now_ns: int) -> bool:
+        local = dt.datetime.fromtimestamp(now_ns / 1e9, ZoneInfo(self.tz))
+        t = local.time()
+        if self.start <= self.end:
+            return local.weekday() in self.weekdays and self.start <= t < self.end
+        if t >= self.start:
+            return local.weekday() in self.weekdays
+        if t < self.end:
+            return (local.weekday() - 1) % 7 in self.weekdays
+        return False
+
+
+@dataclass
+class _Intervals:
+    starts: list[int]
+    ends: list[int]
+    lo: int
+    hi: int
+
+
+@dataclass
+class SessionGuard:
+    """`calendar_of` maps an instrument's exchange to a calendar code (XSHG, XNYS, ...).
+
+    `override`: None (use the calendars), "open" (always open, for paper and
+    tests), or "closed". Exchanges with neither a calendar nor an extra
+    session are open: the guard refuses only where it knows the hours.
+    """
+
+    calendar_of: dict[str, str] = field(default_factory=dict)
+    extra: list[ExtraSession] = field(default_factory=list)
+    override: str | None = None
+    _cache: dict[str, _Intervals] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.override not in (None, "open", "closed"):
+            raise ValueError(f"session override {self.override!r}: use 'open' or 'closed'")
+
+    def calendar(self, exchange: str) -> str | None:
+        code = self.calendar_of.get(exchange, exchange)
+        return code if code in xcals.get_calendar_names(include_aliases=True) else None
+
+    def is_open(self, exchange: str, now_ns: int) -> bool:
+        if self.override is not None:
+            return self.override == "open"
+        extras = [s for s in self.extra if s.exchange == exchange]
+        if any(s.is_open(now_ns) for s in extras):
+            return True
+        code = self.calendar(exchange)
+        if code is None:
+            return not extras  # only our own sessions: closed outside them
+        intervals = self._intervals(code, now_ns)
+        i = bisect.bisect_right(intervals.starts, now_ns) - 1
+        return i >= 0 and now_ns < intervals.ends[i]
+
+    def _intervals(self, code: str, now_ns: int) -> _Intervals:
+        cached = self._cache.get(code)
+        if cached is not None and cached.lo <= now_ns < cached.hi:
+            return cached
+        calendar = xcals.get_calendar(code)
+        lo = pd.Timestamp(now_ns - _WINDOW_DAYS * _DAY_NS, unit="ns").normalize()
+        hi = pd.Timestamp(now_ns + _WINDOW_DAYS * _DAY_NS, unit="ns").normalize()
+        lo = max(lo, calendar.first_session)
+        hi = min(hi, calendar.last_session)
+        schedule = calendar.schedule.loc[lo:hi]
+        starts: list[int] = []
+        ends: list[int] = []
+        for row in schedule.itertuples():
+            opens, closes = row.open.value, row.close.value
+            if "break_start" in schedule.columns and not pd.isna(row.break_start):
+                starts += [opens, row.break_end.value]
+                ends += [row.break_start.value, closes]
+            else:
+                starts.append(opens)
+                ends.append(closes)
+        result = _Intervals(starts, ends, lo.value + _DAY_NS, hi.value - _DAY_NS)
+        self._cache[code] = result
+        return result
