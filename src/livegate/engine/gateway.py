@@ -312,7 +312,15 @@ class Gateway:
         for request in requests:
             admitted.append(self._admit(request, seen))
         intents = [intent for _, intent in admitted if intent is not None]
-        orders = [self.book.open_order(intent) for intent in intents]
+        refusals: dict[str, tuple[RejectReason, str]] = {}
+        orders = []
+        for intent in intents:  # in order: each order uses up room for the next
+            refusal = self._risk_check(intent)
+            if refusal is not None:
+                refusals[intent.client_order_id] = refusal
+            order = self.book.open_order(intent)
+            self.risk.track(order)
+            orders.append(order)
         if intents:
             try:
                 for intent in intents[:-1]:
@@ -321,15 +329,22 @@ class Gateway:
             except JournalError:
                 for intent in intents:
                     self.book.forget(intent.client_order_id)
+                    self.risk.forget(intent.client_order_id)
                 raise
-            if self._ready:
-                results: Sequence[str | BaseException | None] = await self._place_basket(intents)
-            else:
+            now = time.time_ns()
+            outcomes: list[JournalEvent] = [
+                OrderDenied(coid, reason, text, now) for coid, (reason, text) in refusals.items()
+            ]
+            to_send = [i for i in intents if i.client_order_id not in refusals]
+            results: Sequence[str | BaseException | None] = []
+            if to_send and self._ready:
+                results = await self._place_basket(to_send)
+            elif to_send:
                 down = BrokerNetworkError("broker connection is down or recovering")
-                results = [down] * len(intents)
-            outcomes = [
+                results = [down] * len(to_send)
+            outcomes += [
                 outcome
-                for intent, result in zip(intents, results, strict=True)
+                for intent, result in zip(to_send, results, strict=True)
                 if (outcome := self._place_outcome(intent.client_order_id, result)) is not None
             ]
             for outcome in outcomes[:-1]:

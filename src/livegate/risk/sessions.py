@@ -19,6 +19,9 @@ import exchange_calendars as xcals
 import pandas as pd
 
 _DAY_NS = 86_400_000_000_000
+# Exchanges exchange_calendars does not name, mapped to one with the same hours:
+# Shenzhen keeps Shanghai's sessions and holidays.
+DEFAULT_CALENDARS = {"XSHE": "XSHG", "SZSE": "XSHG", "SSE": "XSHG", "HKEX": "XHKG"}
 _WINDOW_DAYS = 10  # sessions cached either side of now
 
 
@@ -74,7 +77,7 @@ class SessionGuard:
             raise ValueError(f"session override {self.override!r}: use 'open' or 'closed'")
 
     def calendar(self, exchange: str) -> str | None:
-        code = self.calendar_of.get(exchange, exchange)
+        code = self.calendar_of.get(exchange) or DEFAULT_CALENDARS.get(exchange, exchange)
         return code if code in xcals.get_calendar_names(include_aliases=True) else None
 
     def is_open(self, exchange: str, now_ns: int) -> bool:
