@@ -211,35 +211,33 @@ class RiskEngine:
     def _exposure(
         self, intent: OrderIntent, value_price: Decimal, positions: Mapping[str, Position]
     ) -> Refusal | None:
-        """Gross and net exposure at reference prices, open orders included."""
+        """Gross and net exposure, open orders included, if this order were added.
+
+        What is already held or working is valued at the reference price
+        (else the position's average); the new order at its own price.
+        """
         lim = self.limits
         symbols = set(positions) | {s for s, _ in self._open_qty} | {intent.symbol}
         gross = net = ZERO
         for symbol in symbols:
             ref = self._reference.get(symbol)
-            if symbol == intent.symbol:
-                mark = value_price
-            elif ref is not None:
+            held = positions.get(symbol)
+            if ref is not None:
                 mark = ref[0]
+            elif held is not None:
+                mark = held.avg_price
             else:
-                held = positions.get(symbol)
-                mark = held.avg_price if held is not None else ZERO
-            multiplier = (
-                self.instruments.get(symbol).multiplier
-                if symbol in self.instruments
-                else Decimal(1)
-            )
-            p = positions.get(symbol)
-            pos = p.quantity if p is not None else ZERO
+                mark = value_price if symbol == intent.symbol else ZERO
+            known = symbol in self.instruments
+            multiplier = self.instruments.get(symbol).multiplier if known else Decimal(1)
+            pos = held.quantity if held is not None else ZERO
             buys = self._open_qty.get((symbol, Side.BUY), ZERO)
             sells = self._open_qty.get((symbol, Side.SELL), ZERO)
-            if symbol == intent.symbol:
-                if intent.side is Side.BUY:
-                    buys += intent.quantity
-                else:
-                    sells += intent.quantity
             gross += (abs(pos) + buys + sells) * mark * multiplier
             net += (pos + buys - sells) * mark * multiplier
+        new = intent.quantity * value_price * self.instruments.get(intent.symbol).multiplier
+        gross += new
+        net += new if intent.side is Side.BUY else -new
         if lim.max_gross_exposure is not None and gross > lim.max_gross_exposure:
             return R.RISK_EXPOSURE, (
                 f"gross exposure would be {gross}: max_gross_exposure {lim.max_gross_exposure}"
