@@ -15,7 +15,7 @@ from decimal import Decimal
 from livegate.model.account import Position
 from livegate.model.decimals import ZERO
 from livegate.model.enums import RejectReason, Side, TradingState
-from livegate.model.instrument import InstrumentRegistry
+from livegate.model.instrument import Instrument, InstrumentRegistry
 from livegate.model.orders import Order, OrderIntent
 from livegate.risk.limits import RiskLimits
 from livegate.risk.reference import daily_limits
@@ -41,15 +41,26 @@ class RiskEngine:
         self._orders: deque[int] = deque()
         self._cancels: deque[int] = deque()
         self._recent: dict[tuple[str, Side, Decimal | None, Decimal], int] = {}
+        # Exposure, kept per symbol and summed, recomputed only where it changed.
+        self._contrib: dict[str, tuple[Decimal, Decimal]] = {}  # symbol -> gross, net
+        self._gross = ZERO
+        self._net = ZERO
+        self._dirty: set[str] = set()
+        self._positions_seen: dict[str, Position | None] = {}
+        self._limits: dict[Instrument, tuple[Decimal, Decimal] | None] = {}
 
     # -- what the checks look at --------------------------------------------
     def set_reference_price(self, symbol: str, price: Decimal, ts_ns: int) -> None:
         """Last trade or mid, from the market data the host has."""
+        previous = self._reference.get(symbol)
         self._reference[symbol] = (price, ts_ns)
+        if previous is None or previous[0] != price:
+            self._dirty.add(symbol)
 
     def track(self, order: Order) -> None:
         """Follow an order's open quantity; the gateway calls this on every change."""
         coid = order.client_order_id
+        self._dirty.add(order.symbol)  # its open quantity or its position changed
         previous = self._open.pop(coid, None)
         if previous is not None:
             self._open_qty[previous[0], previous[1]] -= previous[2]
@@ -67,6 +78,9 @@ class RiskEngine:
     def rebuild(self, orders: Iterable[Order]) -> None:
         self._open.clear()
         self._open_qty.clear()
+        self._contrib.clear()
+        self._positions_seen.clear()
+        self._gross = self._net = ZERO
         for order in orders:
             self.track(order)
 
@@ -108,7 +122,10 @@ class RiskEngine:
             return R.SESSION_CLOSED, f"{instrument.exchange or symbol} is not in a trading session"
 
         if price is not None:
-            limits = daily_limits(instrument)
+            if instrument in self._limits:
+                limits = self._limits[instrument]
+            else:
+                limits = self._limits[instrument] = daily_limits(instrument)
             if limits is not None and not limits[0] <= price <= limits[1]:
                 return R.PRICE_LIMIT, (
                     f"price {price} outside today's limits {limits[0]}..{limits[1]} for {symbol}"
@@ -214,30 +231,26 @@ class RiskEngine:
         """Gross and net exposure, open orders included, if this order were added.
 
         What is already held or working is valued at the reference price
-        (else the position's average); the new order at its own price.
+        (else the position's average); the new order at its own price. Each
+        symbol's share is recomputed only when its position, open orders or
+        reference price changed, so a check costs the same with 5 symbols or 500.
         """
         lim = self.limits
-        symbols = set(positions) | {s for s, _ in self._open_qty} | {intent.symbol}
-        gross = net = ZERO
-        for symbol in symbols:
-            ref = self._reference.get(symbol)
+        seen = self._positions_seen
+        if len(seen) != len(positions):
+            self._dirty.update(s for s in positions if s not in seen)
+        for symbol in self._dirty:
             held = positions.get(symbol)
-            if ref is not None:
-                mark = ref[0]
-            elif held is not None:
-                mark = held.avg_price
-            else:
-                mark = value_price if symbol == intent.symbol else ZERO
-            known = symbol in self.instruments
-            multiplier = self.instruments.get(symbol).multiplier if known else Decimal(1)
-            pos = held.quantity if held is not None else ZERO
-            buys = self._open_qty.get((symbol, Side.BUY), ZERO)
-            sells = self._open_qty.get((symbol, Side.SELL), ZERO)
-            gross += (abs(pos) + buys + sells) * mark * multiplier
-            net += (pos + buys - sells) * mark * multiplier
+            seen[symbol] = held
+            old_gross, old_net = self._contrib.get(symbol, (ZERO, ZERO))
+            gross, net = self._symbol_exposure(symbol, held)
+            self._contrib[symbol] = (gross, net)
+            self._gross += gross - old_gross
+            self._net += net - old_net
+        self._dirty.clear()
         new = intent.quantity * value_price * self.instruments.get(intent.symbol).multiplier
-        gross += new
-        net += new if intent.side is Side.BUY else -new
+        gross = self._gross + new
+        net = self._net + (new if intent.side is Side.BUY else -new)
         if lim.max_gross_exposure is not None and gross > lim.max_gross_exposure:
             return R.RISK_EXPOSURE, (
                 f"gross exposure would be {gross}: max_gross_exposure {lim.max_gross_exposure}"
@@ -247,3 +260,16 @@ class RiskEngine:
                 f"net exposure would be {net}: max_net_exposure {lim.max_net_exposure}"
             )
         return None
+
+    def _symbol_exposure(self, symbol: str, held: Position | None) -> tuple[Decimal, Decimal]:
+        ref = self._reference.get(symbol)
+        mark = ref[0] if ref is not None else (held.avg_price if held is not None else ZERO)
+        known = symbol in self.instruments
+        multiplier = self.instruments.get(symbol).multiplier if known else Decimal(1)
+        pos = held.quantity if held is not None else ZERO
+        buys = self._open_qty.get((symbol, Side.BUY), ZERO)
+        sells = self._open_qty.get((symbol, Side.SELL), ZERO)
+        return (
+            (abs(pos) + buys + sells) * mark * multiplier,
+            (pos + buys - sells) * mark * multiplier,
+        )
