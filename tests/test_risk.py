@@ -396,3 +396,63 @@ def test_cancel_rate_limit_raises_a_clear_error() -> None:
         await gateway.stop()
 
     asyncio.run(run())
+
+
+def test_trading_state_from_the_cli_is_applied_once_by_the_gateway(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from livegate.cli.main import app
+
+    runner = CliRunner()
+    control = tmp_path / "control"
+
+    async def run() -> None:
+        config = GatewayConfig(control_dir=control, resolve_interval=3600)
+        gateway, _ = scripted_gateway(SQLiteStore(tmp_path / "journal.sqlite"), config)
+        await gateway.start()
+        said = runner.invoke(
+            app, ["trading-state", str(tmp_path), "halted", "--who", "ops", "--why", "drill"]
+        )
+        assert said.exit_code == 0, said.output
+        assert gateway.trading_state is TradingState.ACTIVE  # not before the next round
+        await gateway.resolve_once()
+        assert gateway.trading_state is TradingState.HALTED
+        await gateway.set_trading_state("ACTIVE", who="ops", why="drill over")
+        await gateway.resolve_once()  # the same command is not applied again
+        assert gateway.trading_state is TradingState.ACTIVE
+        await gateway.stop()
+
+        # A command left while the gateway is down holds from its next start.
+        runner.invoke(app, ["trading-state", str(tmp_path), "REDUCING", "--who", "o", "--why", "w"])
+        again, _ = scripted_gateway(SQLiteStore(tmp_path / "journal.sqlite"), config)
+        await again.start()
+        assert again.trading_state is TradingState.REDUCING
+        await again.stop()
+
+    asyncio.run(run())
+    shown = runner.invoke(app, ["trading-state", str(tmp_path)])
+    assert "trading state: REDUCING" in shown.output
+    assert "HALTED   by ops: drill" in shown.output
+    refused = runner.invoke(app, ["trading-state", str(tmp_path), "HALTED"])
+    assert refused.exit_code == 2 and "--who and --why" in refused.output
+    bad = runner.invoke(app, ["trading-state", str(tmp_path), "PAUSED", "--who", "a", "--why", "b"])
+    assert bad.exit_code == 2
+
+
+def test_outside_a_session_orders_are_refused_and_cancels_still_go_out() -> None:
+    async def run() -> None:
+        gateway, broker = scripted_gateway()
+        await gateway.start()
+        await gateway.submit_order(
+            OrderRequest(symbol="AAPL", side="BUY", quantity=1, price="1.00", client_order_id="o")
+        )
+        gateway.risk.sessions = SessionGuard(override="closed")
+        refused = await gateway.submit_order(
+            OrderRequest(symbol="AAPL", side="BUY", quantity=1, price="1.00")
+        )
+        assert refused.status is S.REJECTED and refused.reject_reason is R.SESSION_CLOSED
+        assert (await gateway.cancel_order("o")).status is S.PENDING_CANCEL
+        assert broker.cancels == {"o": 1} and len(broker.placed) == 1
+        await gateway.stop()
+
+    asyncio.run(run())

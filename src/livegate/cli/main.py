@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +19,10 @@ from livegate import __version__
 from livegate.cli.demo import STATUS_ORDER, DemoResult, run_demo
 from livegate.drills.capture import CaptureError, read_capture
 from livegate.drills.replay import ReplayResult, replay
+from livegate.engine.control import read_trading_state_command, write_trading_state_command
+from livegate.journal.journal import decode_event
+from livegate.model.enums import TradingState
+from livegate.model.events import TradingStateChanged
 
 app = typer.Typer(
     help="livegate: a hardened execution gateway between a strategy and a broker.",
@@ -97,6 +102,60 @@ def replay_command(
         typer.echo(encoder.encode(payload).decode())
         return
     _print_replay(capture, result)
+
+
+@app.command("trading-state")
+def trading_state_command(
+    directory: Annotated[Path, typer.Argument(help="The gateway's data folder (its journal).")],
+    state: Annotated[
+        str | None, typer.Argument(help="ACTIVE, REDUCING or HALTED; leave out to show.")
+    ] = None,
+    who: Annotated[str, typer.Option("--who", help="Who is switching.")] = "",
+    why: Annotated[str, typer.Option("--why", help="Why, for the journal.")] = "",
+) -> None:
+    """Show or switch the gateway's trading state (journaled by the gateway, with who and why).
+
+    The command is left in DIR/control; a running gateway applies it within
+    its resolve interval, a stopped one when it starts.
+    """
+    control = directory / "control"
+    if state is None:
+        current, history = _trading_state_history(directory / "journal.sqlite")
+        console.print(f"trading state: [bold]{current}[/]")
+        for ts, st, by, reason, _ in history[-10:]:
+            console.print(f"  {ts}  {st:<8} by {by}: {reason}")
+        pending = read_trading_state_command(control)
+        applied = {c for *_, c in history}
+        if pending is not None and pending.command_id not in applied:
+            console.print(f"pending: {pending.state} by {pending.who}: {pending.why}")
+        return
+    try:
+        TradingState(state.upper())
+    except ValueError:
+        console.print(f"[red]error:[/] {state!r} is not ACTIVE, REDUCING or HALTED")
+        raise typer.Exit(2) from None
+    if not who or not why:
+        console.print("[red]error:[/] say --who and --why: the change is journaled with both")
+        raise typer.Exit(2)
+    command = write_trading_state_command(control, state, who, why)
+    console.print(f"requested {command.state} (command {command.command_id})")
+
+
+def _trading_state_history(journal: Path) -> tuple[str, list[tuple[str, str, str, str, str]]]:
+    if not journal.exists():
+        return TradingState.ACTIVE.value, []
+    history: list[tuple[str, str, str, str, str]] = []
+    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            "SELECT payload FROM events WHERE kind = 'trading_state' ORDER BY seq"
+        ).fetchall()
+    for (payload,) in rows:
+        event = decode_event(payload)
+        assert isinstance(event, TradingStateChanged)
+        when = datetime.fromtimestamp(event.ts_ns / 1e9).isoformat(timespec="seconds")
+        history.append((when, event.state.value, event.who, event.why, event.command_id))
+    current = history[-1][1] if history else TradingState.ACTIVE.value
+    return current, history
 
 
 def _print_replay(capture: Path, r: ReplayResult) -> None:

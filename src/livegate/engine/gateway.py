@@ -19,6 +19,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import TypeVar
 
 from livegate import __version__
@@ -29,6 +30,7 @@ from livegate.broker.errors import (
     BrokerRejected,
     BrokerThrottled,
 )
+from livegate.engine.control import read_trading_state_command
 from livegate.engine.deadlines import Deadlines
 from livegate.engine.order_book import OrderBook, external_key
 from livegate.journal.journal import Journal
@@ -106,6 +108,7 @@ class GatewayConfig:
     gil_switch_interval: float | None = 0.0005
     reconnect_delay: float = 0.5
     reconnect_max_delay: float = 30.0
+    control_dir: Path | None = None  # where `livegate trading-state` drops commands
 
 
 class Gateway:
@@ -201,6 +204,7 @@ class Gateway:
                 SubmitUnknown(order.client_order_id, "in flight at restart", time.time_ns())
             )
         await self.recover(restart=True)
+        await self._apply_control_commands()  # a halt issued while we were down holds
         self._resolver_task = asyncio.create_task(self._resolve_loop(), name="livegate-resolver")
 
     async def stop(self) -> None:
@@ -612,8 +616,9 @@ class Gateway:
                 log.exception("resolver round failed; trying again next round")
 
     async def resolve_once(self) -> None:
-        """One round: fetch or infer missing fills, settle orders whose submit is unknown."""
+        """One round: take control commands, fetch or infer missing fills, settle unknowns."""
         cfg = self.config
+        await self._apply_control_commands()
         now = time.monotonic()
         gaps = [o for o in self.book.orders.values() if o.fill_gap > 0]
         for coid in list(self._gap_seen):
@@ -639,6 +644,18 @@ class Gateway:
         unknown = [o for o in self.book.orders.values() if o.status is OrderStatus.UNKNOWN]
         if unknown:
             await self._resolve_unknown(unknown)
+
+    async def _apply_control_commands(self) -> None:
+        if self.config.control_dir is None:
+            return
+        command = read_trading_state_command(self.config.control_dir)
+        if command is not None and command.command_id not in self.book.applied_commands:
+            log.warning("trading state -> %s by %s: %s", command.state, command.who, command.why)
+            await self._record(
+                TradingStateChanged(
+                    command.state, command.who, command.why, time.time_ns(), command.command_id
+                )
+            )
 
     async def _resolve_unknown(self, unknown: list[Order]) -> None:
         caps = self.adapter.capabilities

@@ -101,6 +101,7 @@ class OrderBook:
         # Broker orders and trades we never sent, by broker id / trade key.
         self.external: dict[str, BrokerReport] = {}
         self.trading_state = TradingState.ACTIVE
+        self.applied_commands: set[str] = set()
         self._multipliers: dict[str, Decimal] = {}
 
     # -- lookups ---------------------------------------------------------
@@ -168,6 +169,8 @@ class OrderBook:
             self.ledger = Ledger.from_snapshot(event.snapshot)
         elif isinstance(event, TradingStateChanged):
             self.trading_state = event.state
+            if event.command_id:
+                self.applied_commands.add(event.command_id)
         elif isinstance(event, FillInferred):
             self._infer_fill(event)
         elif isinstance(event, SubmitResent):

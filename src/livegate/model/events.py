@@ -95,6 +95,7 @@ class TradingStateChanged(msgspec.Struct, frozen=True, tag="trading_state"):
     who: str
     why: str
     ts_ns: int
+    command_id: str = ""  # set when it came from a control command (the CLI)
 
 
 class AccountBaseline(msgspec.Struct, frozen=True, tag="baseline"):

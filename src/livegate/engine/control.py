@@ -1,0 +1,54 @@
+"""Commands for a gateway from outside its process: the trading state, from the CLI.
+
+Nothing outside the gateway ever writes to its journal (the gateway numbers
+events in memory; a foreign row would collide). A command is a small JSON
+file dropped atomically into the gateway's control folder; the gateway reads
+it on its next resolver round, or at its next start, and journals the change
+itself. Each command has an id, and the journal remembers applied ids, so a
+command is applied once however often it is read.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+
+import msgspec
+
+from livegate.model.enums import TradingState
+
+TRADING_STATE_FILE = "trading-state.json"
+
+
+class TradingStateCommand(msgspec.Struct, frozen=True):
+    state: TradingState
+    who: str
+    why: str
+    command_id: str
+    ts_ns: int
+
+
+def write_trading_state_command(
+    control_dir: Path, state: TradingState | str, who: str, why: str
+) -> TradingStateCommand:
+    if not who or not why:
+        raise ValueError("a trading state change needs who and why")
+    command = TradingStateCommand(
+        TradingState(str(state).upper()), who, why, secrets.token_hex(8), time.time_ns()
+    )
+    control_dir.mkdir(parents=True, exist_ok=True)
+    target = control_dir / TRADING_STATE_FILE
+    temporary = target.with_suffix(".tmp")
+    temporary.write_bytes(msgspec.json.encode(command))
+    os.replace(temporary, target)  # readers see the old command or the new, never half
+    return command
+
+
+def read_trading_state_command(control_dir: Path) -> TradingStateCommand | None:
+    path = control_dir / TRADING_STATE_FILE
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=TradingStateCommand)
+    except FileNotFoundError:
+        return None
