@@ -16,13 +16,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from livegate import __version__
+from livegate.broker.paper import PaperAdapter
 from livegate.cli.demo import STATUS_ORDER, DemoResult, run_demo
 from livegate.drills.capture import CaptureError, read_capture
 from livegate.drills.replay import ReplayResult, replay
+from livegate.engine import Gateway, GatewayConfig
 from livegate.engine.control import read_trading_state_command, write_trading_state_command
+from livegate.journal import Journal, SQLiteStore
 from livegate.journal.journal import decode_event
+from livegate.model import InstrumentRegistry
 from livegate.model.enums import TradingState
 from livegate.model.events import TradingStateChanged
+from livegate.recon import Reconciler, ReconConfig, ReconRun
+from livegate.recon.report import Report, ReportRow, build_report, write_report
 
 app = typer.Typer(
     help="livegate: a hardened execution gateway between a strategy and a broker.",
@@ -139,6 +145,118 @@ def trading_state_command(
         raise typer.Exit(2)
     command = write_trading_state_command(control, state, who, why)
     console.print(f"requested {command.state} (command {command.command_id})")
+
+
+def _data_dir_gateway(directory: Path) -> Gateway:
+    """The gateway of a data folder with a paper broker beside it (the demo's layout)."""
+    journal, book = directory / "journal.sqlite", directory / "paper.sqlite"
+    for path in (journal, book):
+        if not path.exists():
+            console.print(f"[red]error:[/] {path} not found: point at a gateway's data folder")
+            raise typer.Exit(2)
+    config = GatewayConfig(resolve_interval=1e9, gil_switch_interval=None)
+    return Gateway(PaperAdapter(book), Journal(SQLiteStore(journal)), InstrumentRegistry(), config)
+
+
+@app.command("recon")
+def recon_command(
+    directory: Annotated[Path, typer.Argument(help="The gateway's data folder.")],
+    eod: Annotated[bool, typer.Option("--eod", help="End of day: write the report.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Report folder (default: DIR).")] = None,
+) -> None:
+    """Reconcile orders, trades, positions and cash against the broker.
+
+    With --eod, writes recon-DAY.html / .json / .csv. Exit code 1 when
+    differences remain unresolved.
+    """
+
+    async def run() -> tuple[ReconRun, Report, dict[str, Path] | None]:
+        gateway = _data_dir_gateway(directory)
+        await gateway.start()
+        try:
+            reconciler = Reconciler(gateway, ReconConfig(settle_window=0))
+            result = await reconciler.run(eod=True)
+            report = build_report(
+                reconciler.diffs(open_only=False),
+                datetime.now().date(),
+                gateway.config.account,
+                reconciler.config.policy.describe(),
+            )
+            paths = write_report(report, out or directory) if eod else None
+            return result, report, paths
+        finally:
+            await gateway.stop()
+
+    result, report, paths = asyncio.run(run())
+    _print_diffs([d for d in report.diffs if d.status != "RESOLVED"])
+    s = report.summary
+    console.print(
+        f"{len(result.findings)} difference(s) now; {s.total} diff(s) today,"
+        f" {s.unresolved} unresolved; opened {len(result.opened)},"
+        f" settled by policy {len(result.auto_resolved)}, cleared {len(result.cleared)}"
+    )
+    if paths:
+        for kind, path in paths.items():
+            console.print(f"{kind:>4}: {path}")
+    if s.unresolved:
+        raise typer.Exit(1)
+
+
+@app.command("diffs")
+def diffs_command(
+    directory: Annotated[Path, typer.Argument(help="The gateway's data folder.")],
+    show_all: Annotated[bool, typer.Option("--all", help="Resolved ones too.")] = False,
+    ack: Annotated[str | None, typer.Option("--ack", help="Acknowledge this diff.")] = None,
+    resolve: Annotated[str | None, typer.Option("--resolve", help="Resolve this diff.")] = None,
+    action: Annotated[
+        str | None,
+        typer.Option(help="ADOPT_BROKER, CANCEL_AT_BROKER, MARK_KNOWN or WRITE_OFF."),
+    ] = None,
+    who: Annotated[str, typer.Option("--who")] = "",
+    why: Annotated[str, typer.Option("--why")] = "",
+) -> None:
+    """List open diffs; acknowledge or resolve one (journaled with who, why, before, after)."""
+
+    async def run() -> list[ReportRow]:
+        gateway = _data_dir_gateway(directory)
+        await gateway.start()
+        try:
+            reconciler = Reconciler(gateway)
+            if ack:
+                await reconciler.acknowledge(ack, who, why)
+            if resolve:
+                await reconciler.resolve(resolve, action or "", who, why)
+            diffs = reconciler.diffs(open_only=not show_all)
+            return build_report(diffs, datetime.now().date(), "", []).diffs
+        finally:
+            await gateway.stop()
+
+    try:
+        rows = asyncio.run(run())
+    except (ValueError, KeyError) as exc:
+        console.print(f"[red]error:[/] {exc.args[0] if exc.args else exc}")
+        raise typer.Exit(2) from None
+    _print_diffs(rows)
+
+
+def _print_diffs(rows: list[ReportRow]) -> None:
+    table = Table(title="Reconciliation diffs")
+    for column in ("id", "kind", "marker", "severity", "subject", "ours", "broker", "status"):
+        table.add_column(column)
+    colours = {"CRITICAL": "red", "WARNING": "yellow", "INFO": "blue"}
+    for r in rows:
+        colour = colours.get(r.severity, "")
+        table.add_row(
+            r.id,
+            r.kind,
+            r.marker,
+            f"[{colour}]{r.severity}[/]",
+            r.subject,
+            r.ours,
+            r.theirs,
+            r.status,
+        )
+    console.print(table if rows else "no diffs")
 
 
 def _trading_state_history(journal: Path) -> tuple[str, list[tuple[str, str, str, str, str]]]:

@@ -16,7 +16,7 @@ import secrets
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -139,6 +139,8 @@ class Gateway:
         self._resolver_task: asyncio.Task[None] | None = None
         self._gap_seen: dict[str, float] = {}  # client_order_id -> monotonic first seen
         self._host_switch_interval: float | None = None
+        # Awaited after every recovery sync (reconciliation plugs in here).
+        self.after_recover: list[Callable[[], Awaitable[None]]] = []
         self._anomalies: list[Anomaly] = []  # found while applying, journaled together
         self._place_deadlines = Deadlines(self.config.place_timeout)
         self._cancel_deadlines = Deadlines(self.config.cancel_timeout)
@@ -540,6 +542,8 @@ class Gateway:
                     await self._record(Received(report, time.time_ns(), "sync"))
         await self.sync_today_trades()
         await self.sync_open_orders(lost_cancels=restart)
+        for hook in list(self.after_recover):
+            await hook()
 
     async def sync_open_orders(self, lost_cancels: bool = False) -> None:
         """Apply the broker's open orders, learn how ours ended, record orders not ours.
@@ -738,6 +742,15 @@ class Gateway:
 
     def _ingest(self, report: BrokerReport, source: str) -> asyncio.Future[None]:
         return self._record_nowait(Received(report, time.time_ns(), source))
+
+    async def record(self, event: JournalEvent) -> None:
+        """Journal an event and apply it once durable: for the gateway's own collaborators
+        (reconciliation decisions), never a way around the order path."""
+        await self._record(event)
+
+    async def apply_broker_report(self, report: BrokerReport, source: str) -> None:
+        """Ingest a report fetched outside the stream (a recovery or reconciliation query)."""
+        await self._record(Received(report, time.time_ns(), source))
 
     def _record_nowait(self, event: JournalEvent) -> asyncio.Future[None]:
         """Journal an event; it is applied once durable, in journal order."""

@@ -17,14 +17,19 @@ import msgspec
 
 from livegate.model.account import AccountSnapshot
 from livegate.model.decimals import ZERO
+from livegate.model.diffs import Diff, DiffStatus
 from livegate.model.enums import OrderStatus, RejectReason, TradingState
 from livegate.model.events import (
     AccountBaseline,
     CancelRequested,
     ClosedAtBroker,
+    DiffAcknowledged,
+    DiffOpened,
+    DiffResolved,
     ExternalActivity,
     FillInferred,
     JournalEvent,
+    LedgerAdjusted,
     OrderDenied,
     Received,
     SubmitResent,
@@ -102,6 +107,7 @@ class OrderBook:
         self.external: dict[str, BrokerReport] = {}
         self.trading_state = TradingState.ACTIVE
         self.applied_commands: set[str] = set()
+        self.diffs: dict[str, Diff] = {}  # every diff ever, resolved ones included
         self._multipliers: dict[str, Decimal] = {}
 
     # -- lookups ---------------------------------------------------------
@@ -167,6 +173,13 @@ class OrderBook:
         elif isinstance(event, AccountBaseline):
             self.baseline = event.snapshot
             self.ledger = Ledger.from_snapshot(event.snapshot)
+        elif isinstance(event, DiffOpened | DiffAcknowledged | DiffResolved):
+            self._apply_diff_event(event)
+        elif isinstance(event, LedgerAdjusted):
+            if event.symbol is not None and event.quantity is not None:
+                self.ledger.set_position(event.symbol, event.quantity, event.avg_price or ZERO)
+            if event.cash is not None:
+                self.ledger.cash = event.cash
         elif isinstance(event, TradingStateChanged):
             self.trading_state = event.state
             if event.command_id:
@@ -191,6 +204,28 @@ class OrderBook:
                     f"broker {type(report).__name__} {key} was not sent by us",
                 )
         # Anomaly and GatewayStarted are notes for people; they change nothing.
+
+    def _apply_diff_event(self, event: DiffOpened | DiffAcknowledged | DiffResolved) -> None:
+        if isinstance(event, DiffOpened):
+            self.diffs[event.id] = Diff(event.id, event.finding, event.ts_ns)
+            return
+        diff = self.diffs.get(event.id)
+        if diff is None:
+            return
+        if isinstance(event, DiffAcknowledged):
+            diff.status = DiffStatus.ACKNOWLEDGED
+            diff.history.append(f"acknowledged by {event.who}: {event.why}")
+        else:
+            diff.status = DiffStatus.RESOLVED
+            diff.resolution = event.resolution
+            how = "automatically" if event.automatic else f"by {event.who}"
+            diff.history.append(
+                f"{event.resolution} {how}: {event.why} (before: {event.before};"
+                f" after: {event.after})"
+            )
+
+    def open_diffs(self) -> list[Diff]:
+        return [d for d in self.diffs.values() if d.status is not DiffStatus.RESOLVED]
 
     def _finish_locally(
         self,

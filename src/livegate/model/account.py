@@ -8,10 +8,13 @@ import msgspec
 
 
 class Position(msgspec.Struct, frozen=True, gc=False):
+    """`available`: what may be sold now, where the broker says (T+1 markets)."""
+
     symbol: str
     quantity: Decimal
     avg_price: Decimal
     realized_pnl: Decimal = Decimal(0)
+    available: Decimal | None = None
 
 
 class CashBalance(msgspec.Struct, frozen=True):

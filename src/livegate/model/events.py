@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from livegate.model.account import AccountSnapshot
+from livegate.model.diffs import Finding, Resolution
 from livegate.model.enums import RejectReason, TradingState
 from livegate.model.orders import OrderIntent
 from livegate.model.reports import BrokerReport
@@ -98,6 +99,42 @@ class TradingStateChanged(msgspec.Struct, frozen=True, tag="trading_state"):
     command_id: str = ""  # set when it came from a control command (the CLI)
 
 
+class DiffOpened(msgspec.Struct, frozen=True, tag="diff_opened"):
+    id: str
+    finding: Finding
+    ts_ns: int
+
+
+class DiffAcknowledged(msgspec.Struct, frozen=True, tag="diff_acknowledged"):
+    id: str
+    who: str
+    why: str
+    ts_ns: int
+
+
+class DiffResolved(msgspec.Struct, frozen=True, tag="diff_resolved"):
+    """How a diff was settled: by whom, why, and the state before and after."""
+
+    id: str
+    resolution: Resolution
+    who: str
+    why: str
+    before: str
+    after: str
+    ts_ns: int
+    automatic: bool = False
+
+
+class LedgerAdjusted(msgspec.Struct, frozen=True, tag="ledger_adjusted"):
+    """Our position or cash set to the broker's, by a reconciliation decision."""
+
+    symbol: str | None
+    quantity: Decimal | None
+    avg_price: Decimal | None
+    cash: Decimal | None
+    ts_ns: int
+
+
 class AccountBaseline(msgspec.Struct, frozen=True, tag="baseline"):
     """The broker's account at the journal's birth; local books start from it."""
 
@@ -144,6 +181,10 @@ JournalEvent = (
     | ClosedAtBroker
     | ExternalActivity
     | TradingStateChanged
+    | DiffOpened
+    | DiffAcknowledged
+    | DiffResolved
+    | LedgerAdjusted
     | AccountBaseline
     | Anomaly
     | Anomalies
@@ -178,6 +219,10 @@ _CLIENT_ORDER_ID: dict[type, Callable[[Any], str | None]] = {
     Anomalies: _no_client_order_id,
     AccountBaseline: _no_client_order_id,
     TradingStateChanged: _no_client_order_id,
+    DiffOpened: _no_client_order_id,
+    DiffAcknowledged: _no_client_order_id,
+    DiffResolved: _no_client_order_id,
+    LedgerAdjusted: _no_client_order_id,
     GatewayStarted: _no_client_order_id,
 }
 _KIND: dict[type, str] = {

@@ -72,6 +72,13 @@ class Ledger:
         avg = cost / new_qty if new_qty else ZERO
         self.positions[symbol] = Position(symbol, new_qty, avg, realized)
 
+    def set_position(self, symbol: str, quantity: Decimal, avg_price: Decimal) -> None:
+        """Take a position as stated (a reconciliation decision), keeping realized P&L."""
+        old = self.positions.get(symbol)
+        realized = old.realized_pnl if old else ZERO
+        self.positions[symbol] = Position(symbol, quantity, avg_price, realized)
+        self._cost[symbol] = quantity * avg_price
+
     def position(self, symbol: str) -> Position:
         return self.positions.get(symbol) or Position(symbol, ZERO, ZERO)
 

@@ -68,7 +68,15 @@ class PaperDuplicate(msgspec.Struct, frozen=True, tag="paper_duplicate"):
     client_order_id: str
 
 
-PaperEvent = PaperOrder | TradeReport | PaperDuplicate
+class PaperFunded(msgspec.Struct, frozen=True, tag="paper_funded"):
+    """The account's opening cash: the first event of a paper book, so reopening
+    the book with another configuration cannot change its money."""
+
+    cash: Decimal
+    currency: str
+
+
+PaperEvent = PaperOrder | TradeReport | PaperDuplicate | PaperFunded
 
 
 @dataclass
@@ -121,8 +129,13 @@ class PaperBroker:
     def open(self) -> None:
         """Rebuild the book from its log (a fresh broker if there is none)."""
         self.journal.open()
+        if self.journal.last_seq == 0:
+            funding = PaperFunded(self.config.initial_cash, self.config.currency)
+            self.journal.write_now([funding])
         for _, event in self.journal.replay():
-            if isinstance(event, PaperOrder):
+            if isinstance(event, PaperFunded):
+                self.ledger = Ledger(event.currency, event.cash)
+            elif isinstance(event, PaperOrder):
                 self.orders[event.broker_order_id] = event
                 self.by_client_id[event.client_order_id] = event.broker_order_id
                 self.next_order_no = max(self.next_order_no, event.number + 1)
@@ -132,7 +145,7 @@ class PaperBroker:
                 self.ledger.apply_fill(
                     event.symbol, event.side, event.quantity, event.price, event.fee
                 )
-            else:
+            elif isinstance(event, PaperDuplicate):
                 self.duplicate_place_attempts += 1
         for order in self.orders.values():
             if order.status.is_open:
