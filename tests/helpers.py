@@ -47,6 +47,7 @@ class ScriptedBroker:
         self.hang = False  # place/cancel never answer, like a stalled connection
         self.cancel_error: Exception | None = None
         self.status: dict[str, OrderReport] = {}
+        self.snapshot = AccountSnapshot("test", "USD", D(100_000), D(100_000))
         self.connects = 0
         self.refuse_connects = 0  # the next N connects fail, like a broker that is down
         self.trades: list[TradeReport] = []
@@ -96,7 +97,7 @@ class ScriptedBroker:
         return list(self.trades)
 
     async def account(self) -> AccountSnapshot:
-        return AccountSnapshot("test", "USD", D(100_000), D(100_000))
+        return self.snapshot
 
     async def reports(self) -> AsyncIterator[BrokerReport]:
         while (item := await self._queue.get()) is not None:

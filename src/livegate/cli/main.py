@@ -242,7 +242,7 @@ def diffs_command(
 def _print_diffs(rows: list[ReportRow]) -> None:
     table = Table(title="Reconciliation diffs")
     for column in ("id", "kind", "marker", "severity", "subject", "ours", "broker", "status"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # wrap, never cut a marker or a figure
     colours = {"CRITICAL": "red", "WARNING": "yellow", "INFO": "blue"}
     for r in rows:
         colour = colours.get(r.severity, "")

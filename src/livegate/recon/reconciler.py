@@ -119,9 +119,12 @@ class Reconciler:
             open_by_key = {d.finding.key: d for d in book.open_diffs()}
             current = {f.key for f in findings}
             settle = int(self.config.settle_window * 1e9)
+            still: set[str] | None = None  # after a policy action, what is still different
             for finding in findings:
                 if finding.key in open_by_key:
                     continue
+                if still is not None and finding.key not in still:
+                    continue  # settled as a consequence (a fetched fill fixes its position)
                 first = self._first_seen.setdefault(finding.key, now)
                 if not eod and now - first < settle:
                     continue  # may be a fill in flight: it has to last to count
@@ -130,6 +133,7 @@ class Reconciler:
                 result.opened.append(diff_id)
                 if await self._settle_by_policy(book.diffs[diff_id], broker):
                     result.auto_resolved.append(diff_id)
+                    still = {f.key for f in self._findings(broker)}
                 elif finding.severity is Severity.CRITICAL:
                     self._alert(book.diffs[diff_id])
             for key in list(self._first_seen):
