@@ -354,3 +354,67 @@ def test_eod_report_from_a_drill_run_agrees_across_html_json_and_csv(tmp_path: P
 
     listed = runner.invoke(app, ["diffs", str(run_dir)], env={"COLUMNS": "200"})
     assert "CASH_MISMATCH" in listed.output
+
+
+def test_remaining_markers_each_found_resolved_and_clean() -> None:
+    async def run() -> None:
+        gateway, broker, reconciler, _ = await started()
+        # A fill we counted that the broker does not list.
+        await working(gateway, broker, "f-1")
+        broker.push(trade("f-1", "F1", 40))
+        # A fill the broker records with another quantity.
+        await working(gateway, broker, "f-2")
+        broker.push(trade("f-2", "F2", 30))
+        await settle(gateway)
+        broker.trades.append(trade("f-2", "F2", 35))
+        # The broker says more of a working order is filled than we hold.
+        await working(gateway, broker, "f-3")
+        broker.status["f-1"] = OrderReport(S.PARTIALLY_FILLED, "f-1", "B-f-1", cum_qty=D(40))
+        broker.status["f-2"] = OrderReport(S.PARTIALLY_FILLED, "f-2", "B-f-2", cum_qty=D(30))
+        broker.status["f-3"] = OrderReport(S.PARTIALLY_FILLED, "f-3", "B-f-3", cum_qty=D(10))
+        books_agree(gateway, broker)
+        # ...and the broker's average price for the position is not ours.
+        (ours,) = broker.snapshot.positions
+        broker.snapshot = AccountSnapshot(
+            "test",
+            "USD",
+            broker.snapshot.cash,
+            broker.snapshot.available,
+            (Position("AAPL", ours.quantity, ours.avg_price + D("0.05")),),
+        )
+        await reconciler.run()
+        found = {
+            (d.finding.kind, d.finding.marker, d.finding.subject): d for d in reconciler.diffs()
+        }
+        expected = {
+            (DiffKind.TRADE, Marker.MISSING_BROKER, "F1"): Severity.CRITICAL,
+            (DiffKind.TRADE, Marker.QTY_MISMATCH, "F2"): Severity.CRITICAL,
+            (DiffKind.ORDER, Marker.QTY_MISMATCH, "f-3"): Severity.WARNING,
+            (DiffKind.POSITION, Marker.PRICE_MISMATCH, "AAPL"): Severity.WARNING,
+        }
+        assert {k: d.finding.severity for k, d in found.items()} == expected
+        for key, diff in found.items():
+            action = "ADOPT_BROKER" if key[0] is DiffKind.POSITION else "WRITE_OFF"
+            await reconciler.resolve(diff.id, action, "ops", "checked with the broker")
+        assert (await reconciler.run()).clean
+        await gateway.stop()
+
+    asyncio.run(run())
+
+
+def test_intraday_runs_on_its_schedule() -> None:
+    async def run() -> None:
+        gateway, broker = scripted_gateway()
+        await gateway.start()
+        reconciler = Reconciler(gateway, ReconConfig(interval=0.02, settle_window=0))
+        reconciler.start()
+        broker.snapshot = AccountSnapshot("test", "USD", D(7), D(7))
+        for _ in range(200):
+            if reconciler.diffs():
+                break
+            await asyncio.sleep(0.01)
+        assert only(reconciler.diffs()).finding.marker is Marker.CASH_MISMATCH
+        await reconciler.stop()
+        await gateway.stop()
+
+    asyncio.run(run())
