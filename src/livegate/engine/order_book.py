@@ -63,6 +63,31 @@ def external_key(report: BrokerReport) -> str:
     return "order:" + (report.broker_order_id or report.client_order_id or "?")
 
 
+def _fill_of(
+    order: Order,
+    key: str,
+    quantity: Decimal,
+    price: Decimal,
+    fee: Decimal,
+    ts_ns: int,
+    inferred: bool = False,
+    replaces: str | None = None,
+) -> Fill:
+    return Fill(
+        key,
+        order.client_order_id,
+        order.broker_order_id,
+        order.symbol,
+        order.side,
+        quantity,
+        price,
+        fee,
+        ts_ns,
+        inferred,
+        replaces,
+    )
+
+
 def _ignore_change(order: Order, fill: Fill | None) -> None:
     return None
 
@@ -339,18 +364,8 @@ class OrderBook:
         order.filled_qty += trade.quantity - confirmed
         order.filled_notional += trade.quantity * trade.price
         order.updated_ns = trade.ts_ns or order.updated_ns
-        fill = Fill(
-            key,
-            order.client_order_id,
-            order.broker_order_id,
-            order.symbol,
-            order.side,
-            trade.quantity,
-            trade.price,
-            trade.fee,
-            trade.ts_ns,
-            False,
-            replaces,
+        fill = _fill_of(
+            order, key, trade.quantity, trade.price, trade.fee, trade.ts_ns, replaces=replaces
         )
         self.fills.append(fill)
         if confirmed:
@@ -387,18 +402,7 @@ class OrderBook:
         order.inferred_qty += quantity
         order.filled_notional += quantity * event.price
         key = f"inferred:{order.client_order_id}:{order.filled_qty}"
-        fill = Fill(
-            key,
-            order.client_order_id,
-            order.broker_order_id,
-            order.symbol,
-            order.side,
-            quantity,
-            event.price,
-            ZERO,
-            event.ts_ns,
-            True,
-        )
+        fill = _fill_of(order, key, quantity, event.price, ZERO, event.ts_ns, inferred=True)
         self.fills.append(fill)
         self.ledger.apply_fill(
             order.symbol, order.side, quantity, event.price, ZERO, self._multiplier(order.symbol)
