@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +27,7 @@ from livegate.journal.journal import decode_event
 from livegate.model import InstrumentRegistry
 from livegate.model.enums import TradingState
 from livegate.model.events import TradingStateChanged
+from livegate.observe.trace import trace_order
 from livegate.recon import Reconciler, ReconConfig, ReconRun
 from livegate.recon.report import Report, ReportRow, build_report, write_report
 
@@ -156,6 +157,36 @@ def _data_dir_gateway(directory: Path) -> Gateway:
             raise typer.Exit(2)
     config = GatewayConfig(resolve_interval=1e9, gil_switch_interval=None)
     return Gateway(PaperAdapter(book), Journal(SQLiteStore(journal)), InstrumentRegistry(), config)
+
+
+@app.command("trace")
+def trace_command(
+    directory: Annotated[Path, typer.Argument(help="The gateway's data folder (its journal).")],
+    client_order_id: Annotated[str, typer.Argument(help="The order to trace.")],
+) -> None:
+    """The full timeline of one order, from the journal."""
+    journal = directory / "journal.sqlite"
+    if not journal.exists():
+        console.print(f"[red]error:[/] {journal} not found: point at a gateway's data folder")
+        raise typer.Exit(2)
+    store = SQLiteStore(journal)
+    store.open()
+    try:
+        lines = trace_order(store, client_order_id)
+    finally:
+        store.close()
+    if not lines:
+        console.print(f"[red]error:[/] no order {client_order_id!r} in {journal}")
+        raise typer.Exit(1)
+    table = Table(title=f"Order {client_order_id}")
+    for column in ("seq", "time (UTC)", "+us", "event", "detail", "broker->us"):
+        table.add_column(column, overflow="fold")
+    for line in lines:
+        when = datetime.fromtimestamp(line.ts_ns / 1e9, UTC).strftime("%H:%M:%S.%f")
+        since = f"{line.since_intent_us:,.0f}" if line.since_intent_us is not None else ""
+        lag = f"{line.broker_to_us_us:,.0f} us" if line.broker_to_us_us is not None else ""
+        table.add_row(str(line.seq), when, since, line.what, line.detail, lag)
+    console.print(table)
 
 
 @app.command("recon")

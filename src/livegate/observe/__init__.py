@@ -1,0 +1,1 @@
+"""Monitoring: order traces from the journal (metrics and alerting build here)."""
