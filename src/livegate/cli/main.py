@@ -43,7 +43,7 @@ console = Console()
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log warnings.")] = False,
 ) -> None:
-    logging.basicConfig(level=logging.WARNING if verbose else logging.ERROR)
+    logging.basicConfig(level=logging.WARNING if verbose else logging.ERROR, force=True)
 
 
 @app.command()
