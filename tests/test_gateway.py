@@ -478,3 +478,30 @@ def test_basket_without_place_many_and_its_timeout() -> None:
         await gateway.stop()
 
     asyncio.run(run())
+
+
+def test_restart_with_a_cancel_pending_on_an_unacknowledged_order(tmp_path: Path) -> None:
+    async def run() -> None:
+        store = SQLiteStore(tmp_path / "j.sqlite")
+        gateway, broker = scripted_gateway(store)
+        await gateway.start()
+        broker.hang = True  # the submit never returns: the process dies mid-send
+        task = asyncio.create_task(gateway.submit_order(limit("pc-1")))
+        await asyncio.sleep(0.01)
+        broker.hang = False
+        await gateway.cancel_order("pc-1")
+        assert gateway.order("pc-1").status is S.PENDING_CANCEL
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await gateway.journal.drain()
+        await gateway.stop()
+
+        again, broker2 = scripted_gateway(SQLiteStore(tmp_path / "j.sqlite"))
+        await again.start()
+        # The cancel died with the process; the broker has never heard of it.
+        order = again.order("pc-1")
+        assert order.status is S.UNKNOWN and order.broker_order_id is None
+        assert "pc-1" not in broker2.placed
+        await again.stop()
+
+    asyncio.run(run())

@@ -156,3 +156,12 @@ def test_ledger_tracks_position_cash_and_realized_pnl() -> None:
     assert position.quantity == 40 and position.avg_price == D("10.00")
     assert position.realized_pnl == D("120.00")
     assert book.ledger.cash == D(-1000) + D(720) - D(2)
+
+
+def test_a_refused_cancel_returns_to_the_state_the_order_reached_meanwhile() -> None:
+    book, _ = book_with_anomalies()
+    book.apply(CancelRequested("c1", 3))  # cancelled while still NEW
+    book.apply(rx(OrderReport(S.SUBMITTED, "c1", "b1"), source="place"))  # then acknowledged
+    assert book.orders["c1"].status is S.PENDING_CANCEL
+    book.apply(rx(CancelRejectReport("c1", "b1", "lost")))
+    assert book.orders["c1"].status is S.SUBMITTED  # not back to NEW

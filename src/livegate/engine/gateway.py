@@ -199,6 +199,17 @@ class Gateway:
         if self.book.baseline is None:
             await self._record(AccountBaseline(await self.adapter.account()))
         self._ingest_task = asyncio.create_task(self._ingest_stream(), name="livegate-ingest")
+        for order in [
+            o
+            for o in self.book.orders.values()
+            if o.status is OrderStatus.PENDING_CANCEL and o.broker_order_id is None
+        ]:
+            # Cancelled before it was acknowledged, then the process died: the
+            # cancel died with it, and whether the order went out is unknown.
+            lost = CancelRejectReport(
+                order.client_order_id, None, "cancel lost with the previous run"
+            )
+            await self._record(Received(lost, time.time_ns(), "sync"))
         for order in [o for o in self.book.orders.values() if o.status is OrderStatus.NEW]:
             # Journaled by the previous run but never acknowledged: it may or
             # may not have gone out. Never resent; the broker is asked.

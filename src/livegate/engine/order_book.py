@@ -36,7 +36,7 @@ from livegate.model.events import (
     SubmitUnknown,
     TradingStateChanged,
 )
-from livegate.model.fsm import can_transition, is_stale
+from livegate.model.fsm import RANK, can_transition, is_stale
 from livegate.model.instrument import InstrumentRegistry
 from livegate.model.ledger import Ledger
 from livegate.model.orders import Order, OrderIntent
@@ -315,6 +315,12 @@ class OrderBook:
             if report.avg_price is not None:
                 order.reported_avg_price = report.avg_price
         current, target = order.status, report.status
+        if current is S.PENDING_CANCEL and target in (S.SUBMITTED, S.PARTIALLY_FILLED):
+            # The order moved on while our cancel was in flight: if the cancel is
+            # refused (or lost), this is the state to go back to, not the older one.
+            before = order.pre_cancel_status
+            if before is None or RANK[target] > RANK[before]:
+                order.pre_cancel_status = target
         if source == "place" and target is S.SUBMITTED:
             # The answer to place() only says "received": any report on the
             # stream may already have overtaken it, which is not staleness.
