@@ -66,7 +66,7 @@ def journal_by_hand(path: Path) -> tuple[set[str], dict[str, Decimal]]:
     return intents, filled
 
 
-@pytest.mark.parametrize("seed", [11, 23, 37])
+@pytest.mark.parametrize("seed", [11, 23, 37, 134, 139])
 def test_sigkill_then_restart(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     for cycle in range(2):
