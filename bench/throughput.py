@@ -26,18 +26,21 @@ from livegate.broker.paper import PaperAdapter, PaperConfig
 from livegate.engine import Gateway
 from livegate.journal import Journal, SQLiteStore
 from livegate.model import Fill, Instrument, InstrumentRegistry, OrderRequest
+from livegate.observe.metrics import GatewayMetrics
 
 D = Decimal
 
 
-async def run(directory: Path, orders: int, workers: int, basket: int) -> dict[str, float]:
+async def run(
+    directory: Path, orders: int, workers: int, basket: int, metrics: bool = False
+) -> dict[str, float]:
     paper = PaperAdapter(
         directory / "paper.sqlite",
         PaperConfig(initial_cash=D(10) ** 12, displayed_liquidity=D(10) ** 12),
     )
     journal = Journal(SQLiteStore(directory / "journal.sqlite"))
     instruments = InstrumentRegistry([Instrument("AAPL", D("0.01"))])
-    gateway = Gateway(paper, journal, instruments)
+    gateway = Gateway(paper, journal, instruments, metrics=GatewayMetrics() if metrics else None)
     submitted_at: dict[str, int] = {}
     latencies: list[int] = []
 
@@ -106,6 +109,9 @@ def main() -> None:
     parser.add_argument(
         "--basket", type=int, default=0, help="submit baskets of this size (0: one by one)"
     )
+    parser.add_argument(
+        "--metrics", action="store_true", help="also run with Prometheus metrics on; print both"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs; medians are printed")
     parser.add_argument("--dir", type=Path, default=None, help="default: a temporary folder")
     args = parser.parse_args()
@@ -115,6 +121,21 @@ def main() -> None:
             runs.append(asyncio.run(run(Path(tmp), args.orders, args.workers, args.basket)))
     result = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
     result["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+    if args.metrics:  # interleaved, so both see the same machine
+        pairs = []
+        for _ in range(args.repeat):
+            for on in (False, True):
+                with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+                    r = asyncio.run(run(Path(tmp), args.orders, args.workers, args.basket, on))
+                    pairs.append((on, r["orders_per_s"], r["loop_cpu_us_per_order"]))
+        off = statistics.median(p[1] for p in pairs if not p[0])
+        on_ = statistics.median(p[1] for p in pairs if p[0])
+        cpu_off = statistics.median(p[2] for p in pairs if not p[0])
+        cpu_on = statistics.median(p[2] for p in pairs if p[0])
+        print(f"metrics off: {off:,.0f} orders/s, loop CPU {cpu_off:.1f} us/order")
+        print(f"metrics on:  {on_:,.0f} orders/s, loop CPU {cpu_on:.1f} us/order")
+        slower, costlier = (off - on_) / off, (cpu_on - cpu_off) / cpu_off
+        print(f"overhead:    {slower:.1%} throughput, {costlier:.1%} CPU")
     mode = f"baskets of {args.basket}" if args.basket else "one submit_order per order"
     print(
         f"python {sys.version.split()[0]}, {args.orders:,} orders, {args.workers} in flight"

@@ -69,6 +69,7 @@ from livegate.model.reports import (
     OrderReport,
 )
 from livegate.model.validation import validate_request
+from livegate.observe.metrics import GatewayMetrics
 from livegate.risk.engine import RiskEngine
 from livegate.risk.limits import RiskLimits
 
@@ -119,6 +120,7 @@ class Gateway:
         instruments: InstrumentRegistry,
         config: GatewayConfig | None = None,
         risk: RiskEngine | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.adapter = adapter
         self.journal = journal
@@ -126,6 +128,11 @@ class Gateway:
         self.config = config or GatewayConfig()
         # Without limits the chain still enforces the trading state.
         self.risk = risk or RiskEngine(RiskLimits(), instruments)
+        self.metrics = metrics  # None: no metric costs anything on the hot path
+        self._acknowledged: set[str] = set()  # for the round-trip metric only
+        self._counted_rejects: set[str] = set()
+        if metrics is not None:
+            metrics.watch_journal(lambda: float(len(self.journal._pending)))
         self.book = OrderBook(instruments)
         self.anomalies: Counter[str] = Counter()
         self.callback_errors = 0
@@ -192,6 +199,8 @@ class Gateway:
             raise
         self._running = True
         self._ready = True
+        if self.metrics is not None:
+            self.metrics.ready.set(1)
 
     async def _connect_and_recover(self) -> None:
         self._record_nowait(GatewayStarted(time.time_ns(), self.adapter.name, __version__))
@@ -223,6 +232,8 @@ class Gateway:
     async def stop(self) -> None:
         self._running = False
         self._ready = False
+        if self.metrics is not None:
+            self.metrics.ready.set(0)
         self._stopping = True
         if self._resolver_task is not None:
             self._resolver_task.cancel()
@@ -289,6 +300,8 @@ class Gateway:
             self.risk.forget(intent.client_order_id)
             raise
         coid = intent.client_order_id
+        if self.metrics is not None:
+            self.metrics.orders_submitted.inc()
         if refusal is None and not self._ready:
             refusal = (RejectReason.NOT_READY, "broker connection is down or recovering")
         if refusal is not None:
@@ -348,6 +361,8 @@ class Gateway:
                     self.book.forget(intent.client_order_id)
                     self.risk.forget(intent.client_order_id)
                 raise
+            if self.metrics is not None:
+                self.metrics.orders_submitted.inc(len(intents))
             now = time.time_ns()
             outcomes: list[JournalEvent] = [
                 OrderDenied(coid, reason, text, now) for coid, (reason, text) in refusals.items()
@@ -500,6 +515,8 @@ class Gateway:
             return order.snapshot()
         refused = self.risk.check_cancel(time.time_ns())
         if refused is not None:
+            if self.metrics is not None:
+                self.metrics.cancels_refused.inc()
             raise CancelRefusedError(refused[1], refused[0])
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._cancels_in_flight[coid] = done
@@ -517,6 +534,8 @@ class Gateway:
         coid, boid = order.client_order_id, order.broker_order_id
         refused: CancelRejectReport | None = None
         deadlines = self._cancel_deadlines
+        if self.metrics is not None:
+            self.metrics.cancels.inc()
         deadlines.arm(coid)
         try:
             await self.adapter.cancel(coid, boid)
@@ -534,6 +553,8 @@ class Gateway:
         finally:
             deadlines.disarm(coid)
         if refused is not None:
+            if self.metrics is not None:
+                self.metrics.cancels_refused.inc()
             await self._record(Received(refused, refused.ts_ns, "cancel"))
 
     # -- recovery ----------------------------------------------------------------
@@ -752,7 +773,10 @@ class Gateway:
             raise JournalError(f"journal failed, trading stopped: {self.journal.failed}")
 
     def _ingest(self, report: BrokerReport, source: str) -> asyncio.Future[None]:
-        return self._record_nowait(Received(report, time.time_ns(), source))
+        now = time.time_ns()
+        if self.metrics is not None and report.ts_ns and source == "stream":
+            self.metrics.report_latency.observe(max(0.0, (now - report.ts_ns) / 1e9))
+        return self._record_nowait(Received(report, now, source))
 
     async def record(self, event: JournalEvent) -> None:
         """Journal an event and apply it once durable: for the gateway's own collaborators
@@ -778,7 +802,7 @@ class Gateway:
         self._drain_inbox()
 
     def _drain_inbox(self, _: object = None) -> None:
-        inbox, apply = self._inbox, self.book.apply
+        inbox, apply, metrics = self._inbox, self.book.apply, self.metrics
         checked: asyncio.Future[None] | None = None  # events of one batch share a future
         while inbox:
             future, event = inbox[0]
@@ -793,6 +817,8 @@ class Gateway:
                 checked = future
             inbox.popleft()
             apply(event)
+            if metrics is not None and type(event) is Received:
+                metrics.report_handling.observe((time.time_ns() - event.received_ns) / 1e9)
         if self._anomalies:
             self._note_anomalies()
 
@@ -818,6 +844,9 @@ class Gateway:
                 return
             self._ready = False
             self.disconnects += 1
+            if self.metrics is not None:
+                self.metrics.disconnects.inc()
+                self.metrics.ready.set(0)
             log.warning("broker connection lost; reconnecting")
             while not self._stopping:
                 await asyncio.sleep(delay)
@@ -836,11 +865,30 @@ class Gateway:
                 log.exception("recovery after reconnect failed; reconnecting again")
                 continue
             self._ready = True
+            if self.metrics is not None:
+                self.metrics.ready.set(1)
 
     # -- telling the strategy ----------------------------------------------------
     def _on_change(self, order: Order, fill: Fill | None) -> None:
         self.risk.track(order)
+        if self.metrics is not None:
+            self._measure(order, fill)
         self._dispatch(order, fill)
+
+    def _measure(self, order: Order, fill: Fill | None) -> None:
+        m = self.metrics
+        assert m is not None
+        coid = order.client_order_id
+        if fill is not None:
+            m.fills.inc()
+        if order.broker_order_id is not None and coid not in self._acknowledged:
+            self._acknowledged.add(coid)
+            m.orders_accepted.inc()
+            m.order_round_trip.observe(max(0.0, (time.time_ns() - order.created_ns) / 1e9))
+        if order.status is OrderStatus.REJECTED and coid not in self._counted_rejects:
+            self._counted_rejects.add(coid)
+            reason = order.reject_reason.value if order.reject_reason else "UNKNOWN"
+            m.orders_rejected.labels(reason).inc()
 
     def _dispatch(self, order: Order, fill: Fill | None) -> None:
         if self._order_cbs:
@@ -872,15 +920,20 @@ class Gateway:
                 self._call(exec_cb, report)
 
     def _call(self, callback: Callable[[T], object], value: T) -> None:
+        started = time.perf_counter() if self.metrics is not None else 0.0
         try:
             callback(value)
         except Exception:
             # A strategy's bug must not stop report ingest for every other order.
             self.callback_errors += 1
             log.exception("strategy callback %r failed", callback)
+        if self.metrics is not None:
+            self.metrics.callback_duration.observe(time.perf_counter() - started)
 
     def _anomaly(self, kind: str, client_order_id: str | None, detail: str) -> None:
         self.anomalies[kind] += 1
+        if self.metrics is not None:
+            self.metrics.anomalies.labels(kind).inc()
         self._anomalies.append(Anomaly(kind, client_order_id, detail, time.time_ns()))
 
     def _note_anomalies(self) -> None:

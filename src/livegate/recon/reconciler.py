@@ -131,6 +131,8 @@ class Reconciler:
                 diff_id = f"D{len(book.diffs) + 1}"
                 await self.gateway.record(DiffOpened(diff_id, finding, now))
                 result.opened.append(diff_id)
+                if self.gateway.metrics is not None:
+                    self.gateway.metrics.recon_diffs.labels(finding.severity.value).inc()
                 if await self._settle_by_policy(book.diffs[diff_id], broker):
                     result.auto_resolved.append(diff_id)
                     still = {f.key for f in self._findings(broker)}
