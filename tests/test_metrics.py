@@ -97,7 +97,7 @@ def test_disconnects_anomalies_and_readiness_are_counted() -> None:
         gateway.metrics = metrics
         metrics.watch_journal(lambda: 0.0)
         await gateway.start()
-        assert metrics.ready._value.get() == 1
+        assert metrics.registry.get_sample_value("livegate_ready") == 1
         await gateway.submit_order(
             OrderRequest(symbol="AAPL", side="BUY", quantity=1, price="1.00", client_order_id="a")
         )
@@ -106,7 +106,7 @@ def test_disconnects_anomalies_and_readiness_are_counted() -> None:
         await settle(gateway)
         broker.drop()
         await asyncio.sleep(0)
-        assert metrics.ready._value.get() == 0
+        assert metrics.registry.get_sample_value("livegate_ready") == 0
         await gateway.stop()
 
     asyncio.run(run())

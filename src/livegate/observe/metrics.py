@@ -1,17 +1,32 @@
-"""Prometheus metrics for one gateway, opt-in: with none configured the hot path pays nothing.
+"""Prometheus metrics for one gateway, opt-in and cheap.
 
 Counters for what happened (orders submitted, acknowledged, refused by
 reason, fills, cancels, report anomalies, disconnects), a readiness gauge,
 and latency histograms: submit to broker acknowledgement, report receipt
 to state applied, broker event time to our receipt (where the broker
 stamps it), and strategy callback duration.
+
+prometheus_client's own metric objects take a lock and do Python work on
+every update; measured, that cost the order path 27%. Here the hot path
+only adds to plain Python numbers (a histogram observation is a bisect and
+two additions), and a collector turns them into metric families when
+/metrics is scraped. Updates happen on the event loop thread only; a scrape
+on the server thread may see a histogram's count and sum one event apart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
 # Order round trips on a local paper broker take a millisecond; on a real
 # broker tens to hundreds. Report handling is microseconds to milliseconds.
@@ -20,63 +35,81 @@ HANDLING_BUCKETS = (1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.
 CALLBACK_BUCKETS = (1e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 0.01, 0.1)
 
 
+class _Counter:
+    __slots__ = ("children", "value")
+
+    def __init__(self) -> None:
+        self.value = 0.0
+        self.children: dict[str, _Counter] = {}
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+    def labels(self, label: str) -> _Counter:
+        child = self.children.get(label)
+        if child is None:
+            child = self.children[label] = _Counter()
+        return child
+
+
+class _Gauge:
+    __slots__ = ("function", "value")
+
+    def __init__(self) -> None:
+        self.value = 0.0
+        self.function: Callable[[], float] | None = None
+
+    def set(self, value: float) -> None:
+        self.value = value
+
+    def set_function(self, function: Callable[[], float]) -> None:
+        self.function = function
+
+    def read(self) -> float:
+        return self.function() if self.function is not None else self.value
+
+
+class _Histogram:
+    __slots__ = ("bounds", "count", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf
+        self.count = 0
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.count += 1
+        self.sum += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        buckets, running = [], 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            running += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), float(running)))
+        return buckets
+
+
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        r = self.registry = registry or CollectorRegistry()
-        self.orders_submitted = Counter(
-            "livegate_orders_submitted", "Orders submitted (intent journaled)", registry=r
-        )
-        self.orders_accepted = Counter(
-            "livegate_orders_accepted", "Orders the broker acknowledged", registry=r
-        )
-        self.orders_rejected = Counter(
-            "livegate_orders_rejected", "Orders refused, by reason code", ["reason"], registry=r
-        )
-        self.fills = Counter("livegate_fills", "Fills counted (each exactly once)", registry=r)
-        self.cancels = Counter("livegate_cancels_sent", "Cancel requests sent", registry=r)
-        self.cancels_refused = Counter(
-            "livegate_cancels_refused", "Cancels refused by the broker or risk", registry=r
-        )
-        self.anomalies = Counter(
-            "livegate_report_anomalies", "Reports refused or parked, by kind", ["kind"], registry=r
-        )
-        self.disconnects = Counter("livegate_disconnects", "Broker connection losses", registry=r)
-        self.ready = Gauge(
-            "livegate_ready", "1 when connected and recovered: orders go out", registry=r
-        )
-        self.recon_diffs = Counter(
-            "livegate_recon_diffs",
-            "Reconciliation diffs opened, by severity",
-            ["severity"],
-            registry=r,
-        )
-        self.order_round_trip = Histogram(
-            "livegate_order_round_trip_seconds",
-            "Submit to broker acknowledgement",
-            buckets=ROUND_TRIP_BUCKETS,
-            registry=r,
-        )
-        self.report_handling = Histogram(
-            "livegate_report_handling_seconds",
-            "Report receipt to state applied (journal included)",
-            buckets=HANDLING_BUCKETS,
-            registry=r,
-        )
-        self.report_latency = Histogram(
-            "livegate_report_latency_seconds",
-            "Broker event time to our receipt",
-            buckets=ROUND_TRIP_BUCKETS,
-            registry=r,
-        )
-        self.callback_duration = Histogram(
-            "livegate_callback_seconds",
-            "Strategy callback duration",
-            buckets=CALLBACK_BUCKETS,
-            registry=r,
-        )
-        self.journal_pending = Gauge(
-            "livegate_journal_pending_events", "Events appended, not yet durable", registry=r
-        )
+        self.registry = registry or CollectorRegistry()
+        self.orders_submitted = _Counter()
+        self.orders_accepted = _Counter()
+        self.orders_rejected = _Counter()  # by reason
+        self.fills = _Counter()
+        self.cancels = _Counter()
+        self.cancels_refused = _Counter()
+        self.anomalies = _Counter()  # by kind
+        self.disconnects = _Counter()
+        self.recon_diffs = _Counter()  # by severity
+        self.ready = _Gauge()
+        self.journal_pending = _Gauge()
+        self.order_round_trip = _Histogram(ROUND_TRIP_BUCKETS)
+        self.report_handling = _Histogram(HANDLING_BUCKETS)
+        self.report_latency = _Histogram(ROUND_TRIP_BUCKETS)
+        self.callback_duration = _Histogram(CALLBACK_BUCKETS)
+        self.registry.register(_Exporter(self))
 
     def watch_journal(self, pending: Callable[[], float]) -> None:
         self.journal_pending.set_function(pending)
@@ -84,3 +117,65 @@ class GatewayMetrics:
     def serve(self, port: int, address: str = "127.0.0.1") -> None:
         """Serve /metrics over HTTP on a thread of its own."""
         start_http_server(port, address, registry=self.registry)
+
+
+class _Exporter(Collector):
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self.m = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self.m
+        plain = (
+            (
+                "livegate_orders_submitted",
+                "Orders submitted (intent journaled)",
+                m.orders_submitted,
+            ),
+            ("livegate_orders_accepted", "Orders the broker acknowledged", m.orders_accepted),
+            ("livegate_fills", "Fills counted (each exactly once)", m.fills),
+            ("livegate_cancels_sent", "Cancel requests sent", m.cancels),
+            (
+                "livegate_cancels_refused",
+                "Cancels refused by the broker or risk",
+                m.cancels_refused,
+            ),
+            ("livegate_disconnects", "Broker connection losses", m.disconnects),
+        )
+        for name, text, counter in plain:
+            yield CounterMetricFamily(name, text, value=counter.value)
+        labelled = (
+            ("livegate_orders_rejected", "Orders refused, by reason", "reason", m.orders_rejected),
+            ("livegate_report_anomalies", "Reports refused or parked", "kind", m.anomalies),
+            ("livegate_recon_diffs", "Reconciliation diffs opened", "severity", m.recon_diffs),
+        )
+        for name, text, label, counter in labelled:
+            family = CounterMetricFamily(name, text, labels=[label])
+            for value, child in sorted(counter.children.items()):
+                family.add_metric([value], child.value)
+            yield family
+        yield GaugeMetricFamily("livegate_ready", "1 when orders go out", value=m.ready.read())
+        yield GaugeMetricFamily(
+            "livegate_journal_pending_events",
+            "Events appended, not yet durable",
+            value=m.journal_pending.read(),
+        )
+        histograms = (
+            (
+                "livegate_order_round_trip_seconds",
+                "Submit to broker acknowledgement",
+                m.order_round_trip,
+            ),
+            (
+                "livegate_report_handling_seconds",
+                "Report receipt to state applied",
+                m.report_handling,
+            ),
+            (
+                "livegate_report_latency_seconds",
+                "Broker event time to our receipt",
+                m.report_latency,
+            ),
+            ("livegate_callback_seconds", "Strategy callback duration", m.callback_duration),
+        )
+        for name, text, hist in histograms:
+            yield HistogramMetricFamily(name, text, buckets=hist.cumulative(), sum_value=hist.sum)
