@@ -21,6 +21,7 @@ from livegate.model.diffs import Diff, DiffStatus
 from livegate.model.enums import OrderStatus, RejectReason, TradingState
 from livegate.model.events import (
     AccountBaseline,
+    AlertChanged,
     CancelRequested,
     ClosedAtBroker,
     DiffAcknowledged,
@@ -133,6 +134,7 @@ class OrderBook:
         self.trading_state = TradingState.ACTIVE
         self.applied_commands: set[str] = set()
         self.diffs: dict[str, Diff] = {}  # every diff ever, resolved ones included
+        self.alerts: list[AlertChanged] = []  # every alert change, in order
         self._multipliers: dict[str, Decimal] = {}
 
     # -- lookups ---------------------------------------------------------
@@ -200,6 +202,8 @@ class OrderBook:
             self.ledger = Ledger.from_snapshot(event.snapshot)
         elif isinstance(event, DiffOpened | DiffAcknowledged | DiffResolved):
             self._apply_diff_event(event)
+        elif isinstance(event, AlertChanged):
+            self.alerts.append(event)
         elif isinstance(event, LedgerAdjusted):
             if event.symbol is not None and event.quantity is not None:
                 self.ledger.set_position(event.symbol, event.quantity, event.avg_price or ZERO)

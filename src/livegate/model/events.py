@@ -135,6 +135,17 @@ class LedgerAdjusted(msgspec.Struct, frozen=True, tag="ledger_adjusted"):
     ts_ns: int
 
 
+class AlertChanged(msgspec.Struct, frozen=True, tag="alert"):
+    """An alert raised, escalated, resolved or acknowledged: its history is these events."""
+
+    key: str
+    level: str  # P0 cannot trade, P1 state mismatch, P2 degraded
+    state: str  # RAISED, ESCALATED, RESOLVED, ACKNOWLEDGED
+    text: str
+    ts_ns: int
+    who: str = ""
+
+
 class AccountBaseline(msgspec.Struct, frozen=True, tag="baseline"):
     """The broker's account at the journal's birth; local books start from it."""
 
@@ -185,6 +196,7 @@ JournalEvent = (
     | DiffAcknowledged
     | DiffResolved
     | LedgerAdjusted
+    | AlertChanged
     | AccountBaseline
     | Anomaly
     | Anomalies
@@ -223,6 +235,7 @@ _CLIENT_ORDER_ID: dict[type, Callable[[Any], str | None]] = {
     DiffAcknowledged: _no_client_order_id,
     DiffResolved: _no_client_order_id,
     LedgerAdjusted: _no_client_order_id,
+    AlertChanged: _no_client_order_id,
     GatewayStarted: _no_client_order_id,
 }
 _KIND: dict[type, str] = {

@@ -1,0 +1,186 @@
+"""Each P0/P1/P2 rule fires once, escalates once, resolves; sinks receive the JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from livegate.broker.errors import UnknownOutcome
+from livegate.journal import SQLiteStore
+from livegate.model import AccountSnapshot, JournalError, OrderRequest
+from livegate.model.enums import TradingState
+from livegate.model.events import AlertChanged
+from livegate.observe.alerts import AlertConfig, AlertEngine, file_sink, webhook_sink
+from livegate.recon import Reconciler, ReconConfig
+from livegate.risk import RiskLimits
+
+from .helpers import scripted_gateway
+from .test_journal import FailingStore
+
+D = Decimal
+
+
+def engine_for(gateway, **config):  # type: ignore[no-untyped-def]
+    seen: list[AlertChanged] = []
+    engine = AlertEngine(gateway, AlertConfig(**config), sinks=[seen.append])
+    return engine, seen
+
+
+def states(seen: list[AlertChanged], key: str) -> list[str]:
+    return [a.state for a in seen if a.key == key]
+
+
+def test_halted_raises_once_escalates_once_and_resolves() -> None:
+    async def run() -> None:
+        gateway, _ = scripted_gateway()
+        await gateway.start()
+        engine, seen = engine_for(gateway, escalate_after=0)
+        await engine.evaluate()
+        assert seen == []
+        await gateway.set_trading_state("HALTED", "ops", "drill")
+        for _ in range(3):
+            await engine.evaluate()
+        assert states(seen, "halted") == ["RAISED", "ESCALATED"]  # deduplicated
+        assert engine.open_alerts() == {"halted": "P0"}
+        await engine.acknowledge("halted", "ops", "on it")
+        await gateway.set_trading_state("ACTIVE", "ops", "drill over")
+        await engine.evaluate()
+        assert states(seen, "halted") == ["RAISED", "ESCALATED", "ACKNOWLEDGED", "RESOLVED"]
+        assert [a.state for a in gateway.book.alerts] == states(seen, "halted")
+        assert gateway.book.alerts[2].who == "ops"
+        await gateway.stop()
+
+    asyncio.run(run())
+
+
+def test_disconnection_is_p0_and_can_safe_stop() -> None:
+    async def run() -> None:
+        gateway, broker = scripted_gateway()
+        gateway.config.reconnect_delay = 0.02
+        await gateway.start()
+        engine, seen = engine_for(gateway, disconnected_after=0, safe_stop_on_p0=True)
+        broker.refuse_connects = 1000
+        broker.drop()
+        await asyncio.sleep(0)
+        await engine.evaluate()
+        assert [(a.key, a.level, a.state) for a in seen][:1] == [("disconnected", "P0", "RAISED")]
+        assert gateway.trading_state is TradingState.HALTED  # the safe-stop
+        broker.refuse_connects = 0
+        for _ in range(200):
+            if gateway.ready:
+                break
+            await asyncio.sleep(0.01)
+        await engine.evaluate()
+        assert "RESOLVED" in states(seen, "disconnected")
+        await gateway.stop()
+
+    asyncio.run(run())
+
+
+def test_journal_failure_is_p0_and_still_reaches_the_sinks() -> None:
+    async def run() -> None:
+        store = FailingStore()
+        gateway, _ = scripted_gateway(store)
+        await gateway.start()
+        engine, seen = engine_for(gateway)
+        store.broken = True
+        with pytest.raises(JournalError):
+            await gateway.submit_order(
+                OrderRequest(symbol="AAPL", side="BUY", quantity=1, price="1.00")
+            )
+        await engine.evaluate()
+        assert ("journal-failed", "P0", "RAISED") in [(a.key, a.level, a.state) for a in seen]
+        await gateway.stop()
+
+    asyncio.run(run())
+
+
+def test_p1_for_critical_diffs_and_stuck_unknown_orders() -> None:
+    async def run() -> None:
+        gateway, broker = scripted_gateway()
+        await gateway.start()
+        engine, seen = engine_for(gateway, unknown_deadline=0)
+        broker.place_error = UnknownOutcome("timeout")
+        await gateway.submit_order(
+            OrderRequest(symbol="AAPL", side="BUY", quantity=1, price="1.00", client_order_id="u")
+        )
+        broker.snapshot = AccountSnapshot("test", "USD", D(1), D(1))
+        reconciler = Reconciler(gateway, ReconConfig(settle_window=0))
+        await reconciler.run()
+        await engine.evaluate()
+        raised = {(a.key, a.level) for a in seen if a.state == "RAISED"}
+        assert raised == {("critical-diffs", "P1"), ("unknown-orders", "P1")}
+        for diff in reconciler.diffs():
+            await reconciler.resolve(diff.id, "WRITE_OFF", "ops", "test account")
+        await engine.evaluate()
+        assert states(seen, "critical-diffs") == ["RAISED", "RESOLVED"]
+        await gateway.stop()
+
+    asyncio.run(run())
+
+
+def test_p2_for_a_high_reject_rate() -> None:
+    async def run() -> None:
+        gateway, _ = scripted_gateway()
+        gateway.risk.limits = RiskLimits(max_order_qty=D(1))
+        await gateway.start()
+        engine, seen = engine_for(gateway, reject_window=4, reject_rate=0.5)
+        for qty in (1, 5, 1, 5):
+            await gateway.submit_order(
+                OrderRequest(symbol="AAPL", side="BUY", quantity=qty, price="1.00")
+            )
+        await engine.evaluate()
+        assert [(a.key, a.level) for a in seen] == [("reject-rate", "P2")]
+        assert "50% of the last 4 orders refused" in seen[0].text
+        await gateway.stop()
+
+    asyncio.run(run())
+
+
+def test_webhook_and_file_sinks_receive_json(tmp_path: Path) -> None:
+    received: list[dict[str, object]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
+
+    async def run() -> None:
+        gateway, _ = scripted_gateway(SQLiteStore(tmp_path / "j.sqlite"))
+        await gateway.start()
+        engine = AlertEngine(
+            gateway, AlertConfig(), sinks=[webhook_sink(url), file_sink(tmp_path / "alerts.jsonl")]
+        )
+        await gateway.set_trading_state("HALTED", "ops", "drill")
+        await engine.evaluate()
+        for _ in range(200):
+            if received:
+                break
+            await asyncio.sleep(0.01)
+        await gateway.stop()
+        # The history is in the journal: a restart still has it.
+        again, _ = scripted_gateway(SQLiteStore(tmp_path / "j.sqlite"))
+        await again.start()
+        assert [(a.key, a.state) for a in again.book.alerts] == [("halted", "RAISED")]
+        await again.stop()
+
+    asyncio.run(run())
+    server.shutdown()
+    assert received and received[0]["key"] == "halted" and received[0]["level"] == "P0"
+    line = json.loads((tmp_path / "alerts.jsonl").read_text().splitlines()[0])
+    assert line["state"] == "RAISED" and line["text"] == "trading is HALTED"
