@@ -26,13 +26,14 @@ from livegate.broker.paper import PaperAdapter, PaperConfig
 from livegate.engine import Gateway
 from livegate.journal import Journal, SQLiteStore
 from livegate.model import Fill, Instrument, InstrumentRegistry, OrderRequest
+from livegate.observe.logs import OrderLog
 from livegate.observe.metrics import GatewayMetrics
 
 D = Decimal
 
 
 async def run(
-    directory: Path, orders: int, workers: int, basket: int, metrics: bool = False
+    directory: Path, orders: int, workers: int, basket: int, observe: bool = False
 ) -> dict[str, float]:
     paper = PaperAdapter(
         directory / "paper.sqlite",
@@ -40,7 +41,14 @@ async def run(
     )
     journal = Journal(SQLiteStore(directory / "journal.sqlite"))
     instruments = InstrumentRegistry([Instrument("AAPL", D("0.01"))])
-    gateway = Gateway(paper, journal, instruments, metrics=GatewayMetrics() if metrics else None)
+    log_file = (directory / "orders.log").open("wb") if observe else None
+    gateway = Gateway(
+        paper,
+        journal,
+        instruments,
+        metrics=GatewayMetrics() if observe else None,
+        order_log=OrderLog("bench", "default", log_file) if log_file else None,
+    )
     submitted_at: dict[str, int] = {}
     latencies: list[int] = []
 
@@ -85,6 +93,8 @@ async def run(
     loop_cpu = time.thread_time() - loop_cpu_started
     stats = journal.stats
     await gateway.stop()
+    if log_file is not None:
+        log_file.close()
     latencies.sort()
     return {
         "orders": orders,
@@ -110,7 +120,9 @@ def main() -> None:
         "--basket", type=int, default=0, help="submit baskets of this size (0: one by one)"
     )
     parser.add_argument(
-        "--metrics", action="store_true", help="also run with Prometheus metrics on; print both"
+        "--observe",
+        action="store_true",
+        help="also run with metrics and structured order logs on; print both",
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs; medians are printed")
     parser.add_argument("--dir", type=Path, default=None, help="default: a temporary folder")
@@ -121,7 +133,7 @@ def main() -> None:
             runs.append(asyncio.run(run(Path(tmp), args.orders, args.workers, args.basket)))
     result = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
     result["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
-    if args.metrics:  # interleaved, so both see the same machine
+    if args.observe:  # interleaved, so both see the same machine
         pairs = []
         for _ in range(args.repeat):
             for on in (False, True):
@@ -132,10 +144,10 @@ def main() -> None:
         on_ = statistics.median(p[1] for p in pairs if p[0])
         cpu_off = statistics.median(p[2] for p in pairs if not p[0])
         cpu_on = statistics.median(p[2] for p in pairs if p[0])
-        print(f"metrics off: {off:,.0f} orders/s, loop CPU {cpu_off:.1f} us/order")
-        print(f"metrics on:  {on_:,.0f} orders/s, loop CPU {cpu_on:.1f} us/order")
+        print(f"observability off: {off:,.0f} orders/s, loop CPU {cpu_off:.1f} us/order")
+        print(f"metrics + logs on: {on_:,.0f} orders/s, loop CPU {cpu_on:.1f} us/order")
         slower, costlier = (off - on_) / off, (cpu_on - cpu_off) / cpu_off
-        print(f"overhead:    {slower:.1%} throughput, {costlier:.1%} CPU")
+        print(f"overhead:          {slower:.1%} throughput, {costlier:.1%} CPU")
     mode = f"baskets of {args.basket}" if args.basket else "one submit_order per order"
     print(
         f"python {sys.version.split()[0]}, {args.orders:,} orders, {args.workers} in flight"

@@ -69,6 +69,7 @@ from livegate.model.reports import (
     OrderReport,
 )
 from livegate.model.validation import validate_request
+from livegate.observe.logs import OrderLog
 from livegate.observe.metrics import GatewayMetrics
 from livegate.risk.engine import RiskEngine
 from livegate.risk.limits import RiskLimits
@@ -121,6 +122,7 @@ class Gateway:
         config: GatewayConfig | None = None,
         risk: RiskEngine | None = None,
         metrics: GatewayMetrics | None = None,
+        order_log: OrderLog | None = None,
     ) -> None:
         self.adapter = adapter
         self.journal = journal
@@ -129,6 +131,7 @@ class Gateway:
         # Without limits the chain still enforces the trading state.
         self.risk = risk or RiskEngine(RiskLimits(), instruments)
         self.metrics = metrics  # None: no metric costs anything on the hot path
+        self.order_log = order_log  # None: no log line on the order path
         self._acknowledged: set[str] = set()  # for the round-trip metric only
         self._counted_rejects: set[str] = set()
         if metrics is not None:
@@ -302,6 +305,15 @@ class Gateway:
         coid = intent.client_order_id
         if self.metrics is not None:
             self.metrics.orders_submitted.inc()
+        if self.order_log is not None:
+            self.order_log.command(
+                "submit",
+                coid,
+                symbol=intent.symbol,
+                side=intent.side.value,
+                quantity=str(intent.quantity),
+                price=str(intent.price) if intent.price is not None else None,
+            )
         if refusal is None and not self._ready:
             refusal = (RejectReason.NOT_READY, "broker connection is down or recovering")
         if refusal is not None:
@@ -363,6 +375,16 @@ class Gateway:
                 raise
             if self.metrics is not None:
                 self.metrics.orders_submitted.inc(len(intents))
+            if self.order_log is not None:
+                for intent in intents:
+                    self.order_log.command(
+                        "submit",
+                        intent.client_order_id,
+                        symbol=intent.symbol,
+                        side=intent.side.value,
+                        quantity=str(intent.quantity),
+                        basket=True,
+                    )
             now = time.time_ns()
             outcomes: list[JournalEvent] = [
                 OrderDenied(coid, reason, text, now) for coid, (reason, text) in refusals.items()
@@ -518,6 +540,8 @@ class Gateway:
             if self.metrics is not None:
                 self.metrics.cancels_refused.inc()
             raise CancelRefusedError(refused[1], refused[0])
+        if self.order_log is not None:
+            self.order_log.command("cancel", coid, broker_order_id=order.broker_order_id)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._cancels_in_flight[coid] = done
         try:
@@ -873,7 +897,29 @@ class Gateway:
         self.risk.track(order)
         if self.metrics is not None:
             self._measure(order, fill)
+        if self.order_log is not None:
+            self._log_change(order, fill)
         self._dispatch(order, fill)
+
+    def _log_change(self, order: Order, fill: Fill | None) -> None:
+        assert self.order_log is not None
+        fields: dict[str, object] = {
+            "status": order.status.value,
+            "symbol": order.symbol,
+            "filled_qty": str(order.filled_qty),
+        }
+        if fill is not None:
+            fields.update(
+                trade_id=fill.trade_id,
+                last_qty=str(fill.quantity),
+                last_price=str(fill.price),
+                inferred=fill.inferred,
+            )
+        if order.reject_reason is not None:
+            fields.update(reject_reason=order.reject_reason.value, reject_text=order.reject_text)
+        level = "warning" if order.status is OrderStatus.REJECTED else "info"
+        event = "fill" if fill is not None else "order_update"
+        self.order_log.order(event, order.client_order_id, order.broker_order_id, level, **fields)
 
     def _measure(self, order: Order, fill: Fill | None) -> None:
         m = self.metrics
