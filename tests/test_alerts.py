@@ -184,3 +184,37 @@ def test_webhook_and_file_sinks_receive_json(tmp_path: Path) -> None:
     assert received and received[0]["key"] == "halted" and received[0]["level"] == "P0"
     line = json.loads((tmp_path / "alerts.jsonl").read_text().splitlines()[0])
     assert line["state"] == "RAISED" and line["text"] == "trading is HALTED"
+
+
+def test_alerts_cli_lists_open_alerts_and_acknowledges_once(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from livegate.cli.main import app
+    from livegate.engine import GatewayConfig
+
+    runner = CliRunner()
+
+    async def run() -> None:
+        config = GatewayConfig(control_dir=tmp_path / "control", resolve_interval=3600)
+        gateway, _ = scripted_gateway(SQLiteStore(tmp_path / "journal.sqlite"), config)
+        await gateway.start()
+        engine = AlertEngine(gateway, AlertConfig(), sinks=[])
+        await gateway.set_trading_state("HALTED", "ops", "drill")
+        await engine.evaluate()
+        listed = runner.invoke(app, ["alerts", str(tmp_path)], env={"COLUMNS": "200"})
+        assert "open alerts: 1" in listed.output and "P0 halted" in listed.output
+        said = runner.invoke(
+            app, ["alerts", str(tmp_path), "--ack", "halted", "--who", "ops", "--why", "seen"]
+        )
+        assert said.exit_code == 0, said.output
+        await engine.evaluate()
+        await engine.evaluate()  # applied once, however often it is read
+        acks = [a for a in gateway.book.alerts if a.state == "ACKNOWLEDGED"]
+        assert len(acks) == 1 and acks[0].who == "ops"
+        await gateway.stop()
+
+    asyncio.run(run())
+    shown = runner.invoke(app, ["alerts", str(tmp_path)], env={"COLUMNS": "200"})
+    assert "ACKNOWLEDGED" in shown.output and "P0 halted" in shown.output
+    refused = runner.invoke(app, ["alerts", str(tmp_path), "--ack", "halted"])
+    assert refused.exit_code == 2

@@ -21,12 +21,16 @@ from livegate.cli.demo import STATUS_ORDER, DemoResult, run_demo
 from livegate.drills.capture import CaptureError, read_capture
 from livegate.drills.replay import ReplayResult, replay
 from livegate.engine import Gateway, GatewayConfig
-from livegate.engine.control import read_trading_state_command, write_trading_state_command
+from livegate.engine.control import (
+    read_trading_state_command,
+    write_alert_ack_command,
+    write_trading_state_command,
+)
 from livegate.journal import Journal, SQLiteStore
 from livegate.journal.journal import decode_event
 from livegate.model import InstrumentRegistry
 from livegate.model.enums import TradingState
-from livegate.model.events import TradingStateChanged
+from livegate.model.events import AlertChanged, TradingStateChanged
 from livegate.observe.trace import trace_order
 from livegate.recon import Reconciler, ReconConfig, ReconRun
 from livegate.recon.report import Report, ReportRow, build_report, write_report
@@ -157,6 +161,49 @@ def _data_dir_gateway(directory: Path) -> Gateway:
             raise typer.Exit(2)
     config = GatewayConfig(resolve_interval=1e9, gil_switch_interval=None)
     return Gateway(PaperAdapter(book), Journal(SQLiteStore(journal)), InstrumentRegistry(), config)
+
+
+@app.command("alerts")
+def alerts_command(
+    directory: Annotated[Path, typer.Argument(help="The gateway's data folder (its journal).")],
+    ack: Annotated[str | None, typer.Option("--ack", help="Acknowledge this alert key.")] = None,
+    who: Annotated[str, typer.Option("--who")] = "",
+    why: Annotated[str, typer.Option("--why")] = "",
+) -> None:
+    """Open and recent alerts from the journal; --ack leaves an acknowledgement for the gateway."""
+    if ack:
+        if not who or not why:
+            console.print("[red]error:[/] say --who and --why: the acknowledgement is journaled")
+            raise typer.Exit(2)
+        command = write_alert_ack_command(directory / "control", ack, who, why)
+        console.print(f"acknowledgement of {ack} left for the gateway ({command.command_id})")
+        return
+    journal = directory / "journal.sqlite"
+    if not journal.exists():
+        console.print(f"[red]error:[/] {journal} not found: point at a gateway's data folder")
+        raise typer.Exit(2)
+    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            "SELECT payload FROM events WHERE kind = 'alert' ORDER BY seq"
+        ).fetchall()
+    changes = [decode_event(payload) for (payload,) in rows]
+    latest: dict[str, AlertChanged] = {}
+    for change in changes:
+        assert isinstance(change, AlertChanged)
+        if change.state != "ACKNOWLEDGED" or change.key not in latest:
+            latest[change.key] = change
+    open_ = {k: c for k, c in latest.items() if c.state != "RESOLVED"}
+    console.print(f"open alerts: {len(open_)}")
+    for key, change in sorted(open_.items(), key=lambda kv: kv[1].level):
+        console.print(f"  [bold]{change.level}[/] {key}: {change.text} ({change.state})")
+    table = Table(title="Recent alert history")
+    for column in ("time (UTC)", "level", "alert", "state", "text", "who"):
+        table.add_column(column, overflow="fold")
+    for change in changes[-20:]:
+        assert isinstance(change, AlertChanged)
+        when = datetime.fromtimestamp(change.ts_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(when, change.level, change.key, change.state, change.text, change.who)
+    console.print(table)
 
 
 @app.command("trace")

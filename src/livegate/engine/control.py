@@ -52,3 +52,33 @@ def read_trading_state_command(control_dir: Path) -> TradingStateCommand | None:
         return msgspec.json.decode(path.read_bytes(), type=TradingStateCommand)
     except FileNotFoundError:
         return None
+
+
+ALERT_ACK_PREFIX = "alert-ack-"
+
+
+class AlertAckCommand(msgspec.Struct, frozen=True):
+    key: str
+    who: str
+    why: str
+    command_id: str
+    ts_ns: int
+
+
+def write_alert_ack_command(control_dir: Path, key: str, who: str, why: str) -> AlertAckCommand:
+    if not who or not why:
+        raise ValueError("acknowledging an alert needs who and why")
+    command = AlertAckCommand(key, who, why, secrets.token_hex(8), time.time_ns())
+    control_dir.mkdir(parents=True, exist_ok=True)
+    target = control_dir / f"{ALERT_ACK_PREFIX}{key}.json"
+    temporary = target.with_suffix(".tmp")
+    temporary.write_bytes(msgspec.json.encode(command))
+    os.replace(temporary, target)
+    return command
+
+
+def read_alert_ack_commands(control_dir: Path) -> list[AlertAckCommand]:
+    return [
+        msgspec.json.decode(path.read_bytes(), type=AlertAckCommand)
+        for path in sorted(control_dir.glob(f"{ALERT_ACK_PREFIX}*.json"))
+    ]

@@ -204,6 +204,8 @@ class OrderBook:
             self._apply_diff_event(event)
         elif isinstance(event, AlertChanged):
             self.alerts.append(event)
+            if event.command_id:
+                self.applied_commands.add(event.command_id)
         elif isinstance(event, LedgerAdjusted):
             if event.symbol is not None and event.quantity is not None:
                 self.ledger.set_position(event.symbol, event.quantity, event.avg_price or ZERO)

@@ -144,6 +144,7 @@ class AlertChanged(msgspec.Struct, frozen=True, tag="alert"):
     text: str
     ts_ns: int
     who: str = ""
+    command_id: str = ""  # set when a control command (the CLI) acknowledged it
 
 
 class AccountBaseline(msgspec.Struct, frozen=True, tag="baseline"):

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from livegate.engine.control import read_alert_ack_commands
 from livegate.engine.gateway import Gateway
 from livegate.model.diffs import Severity
 from livegate.model.enums import OrderStatus, TradingState
@@ -201,6 +202,7 @@ class AlertEngine:
         return {key: firing.level for key, firing in self._firing.items()}
 
     async def evaluate(self) -> None:
+        await self._take_acknowledgements()
         now = time.monotonic()
         for rule in self.rules or ():
             text = rule.condition(self.gateway)
@@ -218,15 +220,28 @@ class AlertEngine:
                 del self._firing[rule.key]
                 await self._change(rule.key, rule.level, "RESOLVED", "condition cleared")
 
-    async def acknowledge(self, key: str, who: str, why: str) -> None:
+    async def acknowledge(self, key: str, who: str, why: str, command_id: str = "") -> None:
         if key not in self._firing:
             raise KeyError(f"no open alert {key!r}")
         if not who or not why:
             raise ValueError("acknowledging an alert needs who and why")
-        await self._change(key, self._firing[key].level, "ACKNOWLEDGED", why, who)
+        await self._change(key, self._firing[key].level, "ACKNOWLEDGED", why, who, command_id)
 
-    async def _change(self, key: str, level: str, state: str, text: str, who: str = "") -> None:
-        change = AlertChanged(key, level, state, text, time.time_ns(), who)
+    async def _take_acknowledgements(self) -> None:
+        """Acknowledgements left by `livegate alerts --ack`, applied once each."""
+        control = self.gateway.config.control_dir
+        if control is None:
+            return
+        for command in read_alert_ack_commands(control):
+            if command.command_id in self.gateway.book.applied_commands:
+                continue
+            if command.key in self._firing:
+                await self.acknowledge(command.key, command.who, command.why, command.command_id)
+
+    async def _change(
+        self, key: str, level: str, state: str, text: str, who: str = "", command_id: str = ""
+    ) -> None:
+        change = AlertChanged(key, level, state, text, time.time_ns(), who, command_id)
         if self.gateway.journal.failed is None:
             await self.gateway.record(change)
         for sink in self.sinks:
