@@ -1,4 +1,4 @@
-"""Commands for a gateway from outside its process: the trading state, from the CLI.
+"""Commands for a gateway from outside its process: trading state and alert acks, from the CLI.
 
 Nothing outside the gateway ever writes to its journal (the gateway numbers
 events in memory; a foreign row would collide). A command is a small JSON
@@ -38,12 +38,15 @@ def write_trading_state_command(
     command = TradingStateCommand(
         TradingState(str(state).upper()), who, why, secrets.token_hex(8), time.time_ns()
     )
-    control_dir.mkdir(parents=True, exist_ok=True)
-    target = control_dir / TRADING_STATE_FILE
+    _write_atomically(control_dir / TRADING_STATE_FILE, command)
+    return command
+
+
+def _write_atomically(target: Path, command: msgspec.Struct) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".tmp")
     temporary.write_bytes(msgspec.json.encode(command))
     os.replace(temporary, target)  # readers see the old command or the new, never half
-    return command
 
 
 def read_trading_state_command(control_dir: Path) -> TradingStateCommand | None:
@@ -69,11 +72,7 @@ def write_alert_ack_command(control_dir: Path, key: str, who: str, why: str) -> 
     if not who or not why:
         raise ValueError("acknowledging an alert needs who and why")
     command = AlertAckCommand(key, who, why, secrets.token_hex(8), time.time_ns())
-    control_dir.mkdir(parents=True, exist_ok=True)
-    target = control_dir / f"{ALERT_ACK_PREFIX}{key}.json"
-    temporary = target.with_suffix(".tmp")
-    temporary.write_bytes(msgspec.json.encode(command))
-    os.replace(temporary, target)
+    _write_atomically(control_dir / f"{ALERT_ACK_PREFIX}{key}.json", command)
     return command
 
 
