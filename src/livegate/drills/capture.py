@@ -42,7 +42,6 @@ class RestartLine(msgspec.Struct, frozen=True, tag="restart"):
 CaptureLine = SubmitLine | CancelLine | RestartLine | OrderReport | TradeReport | CancelRejectReport
 
 _decoder = msgspec.json.Decoder(CaptureLine)
-_encoder = msgspec.json.Encoder(decimal_format="string")
 
 
 class CaptureError(ValueError):
@@ -67,7 +66,3 @@ def parse_capture(lines: Iterable[str], source: str = "<capture>") -> list[Captu
 def read_capture(path: Path) -> list[CaptureLine]:
     with path.open(encoding="utf-8") as handle:
         return parse_capture(handle, str(path))
-
-
-def encode_line(event: CaptureLine) -> bytes:
-    return _encoder.encode(event)
