@@ -33,7 +33,12 @@ D = Decimal
 
 
 async def run(
-    directory: Path, orders: int, workers: int, basket: int, observe: bool = False
+    directory: Path,
+    orders: int,
+    workers: int,
+    basket: int,
+    metrics: bool = False,
+    logs: bool = False,
 ) -> dict[str, float]:
     paper = PaperAdapter(
         directory / "paper.sqlite",
@@ -41,12 +46,12 @@ async def run(
     )
     journal = Journal(SQLiteStore(directory / "journal.sqlite"))
     instruments = InstrumentRegistry([Instrument("AAPL", D("0.01"))])
-    log_file = (directory / "orders.log").open("wb") if observe else None
+    log_file = (directory / "orders.log").open("wb") if logs else None
     gateway = Gateway(
         paper,
         journal,
         instruments,
-        metrics=GatewayMetrics() if observe else None,
+        metrics=GatewayMetrics() if metrics else None,
         order_log=OrderLog("bench", "default", log_file) if log_file else None,
     )
     submitted_at: dict[str, int] = {}
@@ -122,7 +127,7 @@ def main() -> None:
     parser.add_argument(
         "--observe",
         action="store_true",
-        help="also run with metrics and structured order logs on; print both",
+        help="also run with metrics, order logs and both on; print each against off",
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs; medians are printed")
     parser.add_argument("--dir", type=Path, default=None, help="default: a temporary folder")
@@ -133,21 +138,34 @@ def main() -> None:
             runs.append(asyncio.run(run(Path(tmp), args.orders, args.workers, args.basket)))
     result = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
     result["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
-    if args.observe:  # interleaved, so both see the same machine
-        pairs = []
+    if args.observe:  # interleaved, so every configuration sees the same machine
+        configs = {"off": (False, False), "metrics": (True, False), "logs": (False, True)}
+        configs["metrics + logs"] = (True, True)
+        seen: dict[str, list[tuple[float, float]]] = {name: [] for name in configs}
         for _ in range(args.repeat):
-            for on in (False, True):
+            for name, (with_metrics, with_logs) in configs.items():
                 with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-                    r = asyncio.run(run(Path(tmp), args.orders, args.workers, args.basket, on))
-                    pairs.append((on, r["orders_per_s"], r["loop_cpu_us_per_order"]))
-        off = statistics.median(p[1] for p in pairs if not p[0])
-        on_ = statistics.median(p[1] for p in pairs if p[0])
-        cpu_off = statistics.median(p[2] for p in pairs if not p[0])
-        cpu_on = statistics.median(p[2] for p in pairs if p[0])
-        print(f"observability off: {off:,.0f} orders/s, loop CPU {cpu_off:.1f} us/order")
-        print(f"metrics + logs on: {on_:,.0f} orders/s, loop CPU {cpu_on:.1f} us/order")
-        slower, costlier = (off - on_) / off, (cpu_on - cpu_off) / cpu_off
-        print(f"overhead:          {slower:.1%} throughput, {costlier:.1%} CPU")
+                    r = asyncio.run(
+                        run(
+                            Path(tmp),
+                            args.orders,
+                            args.workers,
+                            args.basket,
+                            with_metrics,
+                            with_logs,
+                        )
+                    )
+                    seen[name].append((r["orders_per_s"], r["loop_cpu_us_per_order"]))
+        off = statistics.median(p[0] for p in seen["off"])
+        cpu_off = statistics.median(p[1] for p in seen["off"])
+        for name, points in seen.items():
+            rate = statistics.median(p[0] for p in points)
+            cpu = statistics.median(p[1] for p in points)
+            line = f"{name + ':':16}{rate:>9,.0f} orders/s, loop CPU {cpu:5.1f} us/order"
+            if name != "off":
+                line += f"; overhead {(off - rate) / off:.1%} throughput"
+                line += f", {(cpu - cpu_off) / cpu_off:.1%} CPU"
+            print(line)
     mode = f"baskets of {args.basket}" if args.basket else "one submit_order per order"
     print(
         f"python {sys.version.split()[0]}, {args.orders:,} orders, {args.workers} in flight"

@@ -147,6 +147,7 @@ class Gateway:
         self._cancels_in_flight: dict[str, asyncio.Future[None]] = {}
         self._ingest_task: asyncio.Task[None] | None = None
         self._resolver_task: asyncio.Task[None] | None = None
+        self._observer_tick: asyncio.Task[None] | None = None
         self._gap_seen: dict[str, float] = {}  # client_order_id -> monotonic first seen
         self._host_switch_interval: float | None = None
         # Awaited after every recovery sync (reconciliation plugs in here).
@@ -204,6 +205,19 @@ class Gateway:
         self._ready = True
         if self.metrics is not None:
             self.metrics.ready.set(1)
+        if self.order_log is not None or self.metrics is not None:
+            self._observer_tick = asyncio.create_task(self._tick(), name="livegate-observe")
+
+    async def _tick(self) -> None:
+        """Observability work kept off the order path: order log lines are written
+        and latency observations bucketed in batches (see observe/)."""
+        interval = self.order_log.flush_interval if self.order_log is not None else 0.2
+        while True:
+            await asyncio.sleep(interval)
+            if self.order_log is not None:
+                self.order_log.flush()
+            if self.metrics is not None:
+                self.metrics.fold()
 
     async def _connect_and_recover(self) -> None:
         self._record_nowait(GatewayStarted(time.time_ns(), self.adapter.name, __version__))
@@ -255,6 +269,11 @@ class Gateway:
         await self.journal.drain()
         self._drain_inbox()
         await self.journal.close()
+        if self._observer_tick is not None:
+            self._observer_tick.cancel()
+            self._observer_tick = None
+        if self.order_log is not None:
+            self.order_log.flush()
         if self._host_switch_interval is not None:
             sys.setswitchinterval(self._host_switch_interval)
             self._host_switch_interval = None
@@ -304,16 +323,9 @@ class Gateway:
             raise
         coid = intent.client_order_id
         if self.metrics is not None:
-            self.metrics.orders_submitted.inc()
+            self.metrics.orders_submitted.value += 1  # not .inc(): a call costs more
         if self.order_log is not None:
-            self.order_log.command(
-                "submit",
-                coid,
-                symbol=intent.symbol,
-                side=intent.side.value,
-                quantity=str(intent.quantity),
-                price=str(intent.price) if intent.price is not None else None,
-            )
+            self.order_log.submit(intent)
         if refusal is None and not self._ready:
             refusal = (RejectReason.NOT_READY, "broker connection is down or recovering")
         if refusal is not None:
@@ -377,14 +389,7 @@ class Gateway:
                 self.metrics.orders_submitted.inc(len(intents))
             if self.order_log is not None:
                 for intent in intents:
-                    self.order_log.command(
-                        "submit",
-                        intent.client_order_id,
-                        symbol=intent.symbol,
-                        side=intent.side.value,
-                        quantity=str(intent.quantity),
-                        basket=True,
-                    )
+                    self.order_log.submit(intent, basket=True)
             now = time.time_ns()
             outcomes: list[JournalEvent] = [
                 OrderDenied(coid, reason, text, now) for coid, (reason, text) in refusals.items()
@@ -541,7 +546,7 @@ class Gateway:
                 self.metrics.cancels_refused.inc()
             raise CancelRefusedError(refused[1], refused[0])
         if self.order_log is not None:
-            self.order_log.command("cancel", coid, broker_order_id=order.broker_order_id)
+            self.order_log.cancel(coid, order.broker_order_id)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._cancels_in_flight[coid] = done
         try:
@@ -799,7 +804,7 @@ class Gateway:
     def _ingest(self, report: BrokerReport, source: str) -> asyncio.Future[None]:
         now = time.time_ns()
         if self.metrics is not None and report.ts_ns and source == "stream":
-            self.metrics.report_latency.observe(max(0.0, (now - report.ts_ns) / 1e9))
+            self.metrics.report_latency.observe(now - report.ts_ns)
         return self._record_nowait(Received(report, now, source))
 
     async def record(self, event: JournalEvent) -> None:
@@ -842,7 +847,7 @@ class Gateway:
             inbox.popleft()
             apply(event)
             if metrics is not None and type(event) is Received:
-                metrics.report_handling.observe((time.time_ns() - event.received_ns) / 1e9)
+                metrics.report_handling.observe(time.time_ns() - event.received_ns)
         if self._anomalies:
             self._note_anomalies()
 
@@ -898,39 +903,20 @@ class Gateway:
         if self.metrics is not None:
             self._measure(order, fill)
         if self.order_log is not None:
-            self._log_change(order, fill)
+            self.order_log.change(order, fill)
         self._dispatch(order, fill)
-
-    def _log_change(self, order: Order, fill: Fill | None) -> None:
-        assert self.order_log is not None
-        fields: dict[str, object] = {
-            "status": order.status.value,
-            "symbol": order.symbol,
-            "filled_qty": str(order.filled_qty),
-        }
-        if fill is not None:
-            fields.update(
-                trade_id=fill.trade_id,
-                last_qty=str(fill.quantity),
-                last_price=str(fill.price),
-                inferred=fill.inferred,
-            )
-        if order.reject_reason is not None:
-            fields.update(reject_reason=order.reject_reason.value, reject_text=order.reject_text)
-        level = "warning" if order.status is OrderStatus.REJECTED else "info"
-        event = "fill" if fill is not None else "order_update"
-        self.order_log.order(event, order.client_order_id, order.broker_order_id, level, **fields)
 
     def _measure(self, order: Order, fill: Fill | None) -> None:
         m = self.metrics
         assert m is not None
         coid = order.client_order_id
         if fill is not None:
-            m.fills.inc()
+            m.fills.value += 1
         if order.broker_order_id is not None and coid not in self._acknowledged:
             self._acknowledged.add(coid)
-            m.orders_accepted.inc()
-            m.order_round_trip.observe(max(0.0, (time.time_ns() - order.created_ns) / 1e9))
+            m.orders_accepted.value += 1
+            # A negative value (the clock stepped back) lands in the first bucket.
+            m.order_round_trip.observe(time.time_ns() - order.created_ns)
         if order.status is OrderStatus.REJECTED and coid not in self._counted_rejects:
             self._counted_rejects.add(coid)
             reason = order.reject_reason.value if order.reject_reason else "UNKNOWN"
@@ -966,7 +952,7 @@ class Gateway:
                 self._call(exec_cb, report)
 
     def _call(self, callback: Callable[[T], object], value: T) -> None:
-        started = time.perf_counter() if self.metrics is not None else 0.0
+        started = time.perf_counter_ns() if self.metrics is not None else 0
         try:
             callback(value)
         except Exception:
@@ -974,7 +960,7 @@ class Gateway:
             self.callback_errors += 1
             log.exception("strategy callback %r failed", callback)
         if self.metrics is not None:
-            self.metrics.callback_duration.observe(time.perf_counter() - started)
+            self.metrics.callback_duration.observe(time.perf_counter_ns() - started)
 
     def _anomaly(self, kind: str, client_order_id: str | None, detail: str) -> None:
         self.anomalies[kind] += 1

@@ -8,14 +8,15 @@ stamps it), and strategy callback duration.
 
 prometheus_client's own metric objects take a lock and do Python work on
 every update; measured, that cost the order path 27%. Here the hot path
-only adds to plain Python numbers (a histogram observation is a bisect and
-two additions), and a collector turns them into metric families when
+only adds to plain Python numbers (a histogram observation is a list
+append of integer nanoseconds, bucketed later), and a collector turns them into metric families when
 /metrics is scraped. Updates happen on the event loop thread only; a scrape
 on the server thread may see a histogram's count and sum one event apart.
 """
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 
@@ -70,20 +71,49 @@ class _Gauge:
 
 
 class _Histogram:
-    __slots__ = ("bounds", "count", "counts", "sum")
+    """Observations in integer nanoseconds, appended raw and bucketed later.
+
+    `observe` is the list's own append (no Python frame: about 50 ns against
+    300 for a bisect and three additions), and integers spare the order
+    path a division and a float per observation. `fold` empties the list
+    into the buckets; the gateway calls it a few times a second and a scrape
+    calls it first, so the list stays short. Appends never take the lock: a
+    list's append and a slice deletion are each atomic under the GIL, and
+    `fold` deletes only the values it has counted.
+    """
+
+    __slots__ = ("bounds", "bounds_ns", "count", "counts", "lock", "observe", "sum_ns", "values")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
+        self.bounds = bounds  # seconds, as exported
+        self.bounds_ns = [round(b * 1e9) for b in bounds]
         self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf
         self.count = 0
-        self.sum = 0.0
+        self.sum_ns = 0
+        self.values: list[int] = []
+        self.observe: Callable[[int], None] = self.values.append
+        self.lock = threading.Lock()  # between folders (loop and scrape), not appenders
 
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.count += 1
-        self.sum += value
+    def fold(self) -> None:
+        with self.lock:
+            values = self.values
+            n = len(values)
+            if not n:
+                return
+            counts, bounds = self.counts, self.bounds_ns
+            batch = values[:n]
+            for value in batch:
+                counts[bisect_left(bounds, value)] += 1
+            self.sum_ns += sum(batch)
+            self.count += n
+            del values[:n]
+
+    @property
+    def sum(self) -> float:
+        return self.sum_ns / 1e9
 
     def cumulative(self) -> list[tuple[str, float]]:
+        self.fold()
         buckets, running = [], 0
         for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
             running += count
@@ -109,7 +139,18 @@ class GatewayMetrics:
         self.report_handling = _Histogram(HANDLING_BUCKETS)
         self.report_latency = _Histogram(ROUND_TRIP_BUCKETS)
         self.callback_duration = _Histogram(CALLBACK_BUCKETS)
+        self.histograms = (
+            self.order_round_trip,
+            self.report_handling,
+            self.report_latency,
+            self.callback_duration,
+        )
         self.registry.register(_Exporter(self))
+
+    def fold(self) -> None:
+        """Bucket the observations made since the last fold (see _Histogram)."""
+        for hist in self.histograms:
+            hist.fold()
 
     def watch_journal(self, pending: Callable[[], float]) -> None:
         self.journal_pending.set_function(pending)
