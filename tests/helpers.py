@@ -50,6 +50,7 @@ class ScriptedBroker:
         self.snapshot = AccountSnapshot("test", "USD", D(100_000), D(100_000))
         self.connects = 0
         self.refuse_connects = 0  # the next N connects fail, like a broker that is down
+        self.connect_error: Exception = BrokerNetworkError("connection refused")
         self.trades: list[TradeReport] = []
         self._queue: asyncio.Queue[BrokerReport | None] = asyncio.Queue()
 
@@ -57,7 +58,7 @@ class ScriptedBroker:
         self.connects += 1
         if self.refuse_connects > 0:
             self.refuse_connects -= 1
-            raise BrokerNetworkError("connection refused")
+            raise self.connect_error
         self._queue = asyncio.Queue()
 
     def drop(self) -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from livegate.broker.errors import UnknownOutcome
+from livegate.broker.errors import BrokerAuthError, UnknownOutcome
 from livegate.journal import SQLiteStore
 from livegate.model import AccountSnapshot, JournalError, OrderRequest
-from livegate.model.enums import TradingState
+from livegate.model.enums import ConnectionState, OrderStatus, TradingState
 from livegate.model.events import AlertChanged
 from livegate.observe.alerts import AlertConfig, AlertEngine, file_sink, webhook_sink
 from livegate.recon import Reconciler, ReconConfig
@@ -218,3 +218,63 @@ def test_alerts_cli_lists_open_alerts_and_acknowledges_once(tmp_path: Path) -> N
     assert "ACKNOWLEDGED" in shown.output and "P0 halted" in shown.output
     refused = runner.invoke(app, ["alerts", str(tmp_path), "--ack", "halted"])
     assert refused.exit_code == 2
+
+
+def test_p2_for_orders_waiting_on_their_acknowledgement() -> None:
+    async def run() -> None:
+        gateway, broker = scripted_gateway()
+        gateway.config.place_timeout = 0.3  # then the send's outcome becomes UNKNOWN
+        await gateway.start()
+        engine, seen = engine_for(gateway, ack_latency=0.05)
+        broker.hang = True
+        submit = asyncio.create_task(
+            gateway.submit_order(
+                OrderRequest(
+                    symbol="AAPL", side="BUY", quantity=1, price="1.00", client_order_id="slow-1"
+                )
+            )
+        )
+        await asyncio.sleep(0.02)
+        await engine.evaluate()
+        assert seen == []  # not yet past the threshold
+        await asyncio.sleep(0.05)
+        await engine.evaluate()
+        assert [(a.key, a.level, a.state) for a in seen] == [("slow-acks", "P2", "RAISED")]
+        assert "slow-1" in seen[0].text
+        await submit  # the deadline passes: the order leaves NEW for UNKNOWN
+        assert gateway.book.orders["slow-1"].status is OrderStatus.UNKNOWN
+        await engine.evaluate()
+        assert states(seen, "slow-acks") == ["RAISED", "RESOLVED"]
+        await gateway.stop()
+
+    asyncio.run(run())
+
+
+def test_authentication_failure_is_p0_until_a_connect_succeeds() -> None:
+    async def run() -> None:
+        gateway, broker = scripted_gateway()
+        gateway.config.reconnect_delay = 0.01
+        await gateway.start()
+        engine, seen = engine_for(gateway, disconnected_after=3600)
+        broker.connect_error = BrokerAuthError("invalid API key")
+        broker.refuse_connects = 1000
+        broker.drop()
+        for _ in range(200):
+            if gateway.last_connect_error is not None:
+                break
+            await asyncio.sleep(0.01)
+        await engine.evaluate()
+        assert [(a.key, a.level, a.state) for a in seen] == [("auth-failure", "P0", "RAISED")]
+        assert "invalid API key" in seen[0].text
+        assert gateway.connection_state is ConnectionState.DISCONNECTED
+        broker.refuse_connects = 0
+        for _ in range(300):
+            if gateway.ready:
+                break
+            await asyncio.sleep(0.01)
+        assert gateway.connection_state is ConnectionState.READY and gateway.reconnects == 1
+        await engine.evaluate()
+        assert states(seen, "auth-failure") == ["RAISED", "RESOLVED"]
+        await gateway.stop()
+
+    asyncio.run(run())

@@ -95,6 +95,7 @@ def test_disconnects_anomalies_and_readiness_are_counted() -> None:
     async def run() -> None:
         gateway, broker = scripted_gateway()
         gateway.metrics = metrics
+        gateway.config.reconnect_delay = 0.01
         metrics.watch_journal(lambda: 0.0)
         await gateway.start()
         assert metrics.registry.get_sample_value("livegate_ready") == 1
@@ -104,9 +105,19 @@ def test_disconnects_anomalies_and_readiness_are_counted() -> None:
         broker.push(OrderReport(OrderStatus.FILLED, "a", "B-a", cum_qty=D(1)))
         broker.push(OrderReport(OrderStatus.SUBMITTED, "a", "B-a"))  # stale
         await settle(gateway)
+        broker.refuse_connects = 2
         broker.drop()
         await asyncio.sleep(0)
         assert metrics.registry.get_sample_value("livegate_ready") == 0
+        down = {"state": "DISCONNECTED"}
+        assert metrics.registry.get_sample_value("livegate_connection_state", down) == 1
+        for _ in range(300):  # two refused connects, then back
+            if gateway.ready:
+                break
+            await asyncio.sleep(0.01)
+        ready = {"state": "READY"}
+        assert metrics.registry.get_sample_value("livegate_connection_state", ready) == 1
+        assert metrics.registry.get_sample_value("livegate_connection_state", down) == 0
         await gateway.stop()
 
     asyncio.run(run())
@@ -114,4 +125,5 @@ def test_disconnects_anomalies_and_readiness_are_counted() -> None:
     metrics.serve(port)
     m = scrape(port)
     assert m[("livegate_disconnects_total", ())] == 1
+    assert m[("livegate_reconnects_total", ())] == 1
     assert m[("livegate_report_anomalies_total", (("kind", "STALE_REPORT"),))] == 1

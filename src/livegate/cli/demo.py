@@ -62,7 +62,6 @@ async def run_demo(
     seed: int = 7,
     progress: Callable[[int], None] | None = None,
 ) -> DemoResult:
-    rng = random.Random(seed)
     paper = PaperAdapter(directory / "paper.sqlite", PaperConfig(initial_cash=D(10_000_000)))
     journal = Journal(SQLiteStore(directory / "journal.sqlite"))
     gateway = Gateway(paper, journal, DEMO_INSTRUMENTS, GatewayConfig(account="demo"))
@@ -71,54 +70,9 @@ async def run_demo(
     gateway.on_trade(lambda _: callbacks.update(("on_trade",)))
     gateway.on_execution_report(lambda _: callbacks.update(("on_execution_report",)))
     await gateway.start()
-    mids = dict(START_PRICES)
-    symbols = list(mids)
-    submitted: list[str] = []
-    duplicates = cancels = sent = 0
     started = time.perf_counter()
-
-    def requote() -> None:
-        for symbol in symbols:
-            step = D(rng.randint(-8, 8)) / 100
-            mids[symbol] = max(D("1.00"), mids[symbol] + step)
-            spread = D(rng.randint(1, 3)) / 100
-            paper.set_quote(
-                symbol,
-                mids[symbol] - spread,
-                mids[symbol] + spread,
-                D(rng.randint(1, 20) * 100),
-                D(rng.randint(1, 20) * 100),
-            )
-
-    def new_order() -> OrderRequest:
-        symbol = rng.choice(symbols)
-        side = rng.choice(("BUY", "SELL"))
-        qty = rng.randint(1, 15) * 100
-        if rng.random() < 0.35:
-            return OrderRequest(symbol=symbol, side=side, quantity=qty, order_type="MARKET")
-        offset = D(rng.randint(-5, 5)) / 100
-        return OrderRequest(symbol=symbol, side=side, quantity=qty, price=mids[symbol] + offset)
-
     try:
-        while sent < orders:
-            requote()
-            batch = [new_order() for _ in range(min(50, orders - sent))]
-            placed = await asyncio.gather(*(gateway.submit_order(r) for r in batch))
-            sent += len(batch)
-            submitted.extend(o.client_order_id for o in placed)
-            # A strategy that retries after a timeout must not double its order.
-            for order in rng.sample(placed, k=min(3, len(placed))):
-                if gateway.order(order.client_order_id).status.is_open:
-                    await gateway.submit_order(order.as_request())
-                    duplicates += 1
-            resting = gateway.orders(open_only=True)
-            to_cancel = [o for o in resting if rng.random() < 0.1]
-            await asyncio.gather(*(gateway.cancel_order(o.client_order_id) for o in to_cancel))
-            cancels += len(to_cancel)
-            if progress is not None:
-                progress(len(batch))
-        await gateway.journal.drain()
-        await asyncio.sleep(0)
+        duplicates, cancels = await trade_demo(gateway, paper, orders, seed, progress)
         seconds = time.perf_counter() - started
     finally:
         stats = journal.stats
@@ -151,3 +105,59 @@ async def run_demo(
 
 
 STATUS_ORDER = [s.value for s in OrderStatus]
+
+
+async def trade_demo(
+    gateway: Gateway,
+    paper: PaperAdapter,
+    orders: int,
+    seed: int = 7,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """The scripted strategy: returns (duplicate submits, cancels) once every order went out."""
+    rng = random.Random(seed)
+    mids = dict(START_PRICES)
+    symbols = list(mids)
+    duplicates = cancels = sent = 0
+
+    def requote() -> None:
+        for symbol in symbols:
+            step = D(rng.randint(-8, 8)) / 100
+            mids[symbol] = max(D("1.00"), mids[symbol] + step)
+            spread = D(rng.randint(1, 3)) / 100
+            paper.set_quote(
+                symbol,
+                mids[symbol] - spread,
+                mids[symbol] + spread,
+                D(rng.randint(1, 20) * 100),
+                D(rng.randint(1, 20) * 100),
+            )
+
+    def new_order() -> OrderRequest:
+        symbol = rng.choice(symbols)
+        side = rng.choice(("BUY", "SELL"))
+        qty = rng.randint(1, 15) * 100
+        if rng.random() < 0.35:
+            return OrderRequest(symbol=symbol, side=side, quantity=qty, order_type="MARKET")
+        offset = D(rng.randint(-5, 5)) / 100
+        return OrderRequest(symbol=symbol, side=side, quantity=qty, price=mids[symbol] + offset)
+
+    while sent < orders:
+        requote()
+        batch = [new_order() for _ in range(min(50, orders - sent))]
+        placed = await asyncio.gather(*(gateway.submit_order(r) for r in batch))
+        sent += len(batch)
+        # A strategy that retries after a timeout must not double its order.
+        for order in rng.sample(placed, k=min(3, len(placed))):
+            if gateway.order(order.client_order_id).status.is_open:
+                await gateway.submit_order(order.as_request())
+                duplicates += 1
+        resting = gateway.orders(open_only=True)
+        to_cancel = [o for o in resting if rng.random() < 0.1]
+        await asyncio.gather(*(gateway.cancel_order(o.client_order_id) for o in to_cancel))
+        cancels += len(to_cancel)
+        if progress is not None:
+            progress(len(batch))
+    await gateway.journal.drain()
+    await asyncio.sleep(0)
+    return duplicates, cancels

@@ -35,7 +35,7 @@ from livegate.engine.deadlines import Deadlines
 from livegate.engine.order_book import OrderBook, external_key
 from livegate.journal.journal import Journal
 from livegate.model.account import CashBalance, Position
-from livegate.model.enums import OrderStatus, RejectReason, TradingState
+from livegate.model.enums import ConnectionState, OrderStatus, RejectReason, TradingState
 from livegate.model.errors import (
     CancelRefusedError,
     DuplicateClientOrderIdError,
@@ -157,6 +157,11 @@ class Gateway:
         self._cancel_deadlines = Deadlines(self.config.cancel_timeout)
         self._running = False
         self._ready = False  # connected and recovered: new orders may go out
+        self.connection_state = ConnectionState.DISCONNECTED
+        self.last_connect_error: BaseException | None = None  # cleared once connected
+        self.reconnects = 0
+        # Called with each new connection state (metrics, alerts, a status view).
+        self.on_connection_state: list[Callable[[ConnectionState], None]] = []
         self._stopping = False
         self.disconnects = 0
         self._id_prefix = secrets.token_hex(4)
@@ -202,9 +207,7 @@ class Gateway:
             await self.journal.close()
             raise
         self._running = True
-        self._ready = True
-        if self.metrics is not None:
-            self.metrics.ready.set(1)
+        self._set_connection(ConnectionState.READY)
         if self.order_log is not None or self.metrics is not None:
             self._observer_tick = asyncio.create_task(self._tick(), name="livegate-observe")
 
@@ -221,7 +224,15 @@ class Gateway:
 
     async def _connect_and_recover(self) -> None:
         self._record_nowait(GatewayStarted(time.time_ns(), self.adapter.name, __version__))
-        await self.adapter.connect()
+        self._set_connection(ConnectionState.CONNECTING)
+        try:
+            await self.adapter.connect()
+        except Exception as exc:
+            self.last_connect_error = exc
+            self._set_connection(ConnectionState.DISCONNECTED)
+            raise
+        self.last_connect_error = None
+        self._set_connection(ConnectionState.SYNCING)
         if self.book.baseline is None:
             await self._record(AccountBaseline(await self.adapter.account()))
         self._ingest_task = asyncio.create_task(self._ingest_stream(), name="livegate-ingest")
@@ -248,9 +259,7 @@ class Gateway:
 
     async def stop(self) -> None:
         self._running = False
-        self._ready = False
-        if self.metrics is not None:
-            self.metrics.ready.set(0)
+        self._set_connection(ConnectionState.DISCONNECTED)
         self._stopping = True
         if self._resolver_task is not None:
             self._resolver_task.cancel()
@@ -871,31 +880,51 @@ class Gateway:
                 log.exception("report stream ended with an error")
             if self._stopping:
                 return
-            self._ready = False
             self.disconnects += 1
             if self.metrics is not None:
                 self.metrics.disconnects.inc()
-                self.metrics.ready.set(0)
+            self._set_connection(ConnectionState.DISCONNECTED)
             log.warning("broker connection lost; reconnecting")
             while not self._stopping:
                 await asyncio.sleep(delay)
+                self._set_connection(ConnectionState.CONNECTING)
                 try:
                     await self.adapter.connect()
+                    self.last_connect_error = None
                     break
                 except Exception as exc:
+                    self.last_connect_error = exc
+                    self._set_connection(ConnectionState.DISCONNECTED)
                     log.warning("reconnect failed: %r; retrying in %.1fs", exc, delay)
                     delay = min(delay * 2, self.config.reconnect_max_delay)
             if self._stopping:
                 return
             delay = self.config.reconnect_delay
+            self.reconnects += 1
+            if self.metrics is not None:
+                self.metrics.reconnects.inc()
+            self._set_connection(ConnectionState.SYNCING)
             try:
                 await self.recover()
             except Exception:
                 log.exception("recovery after reconnect failed; reconnecting again")
                 continue
-            self._ready = True
-            if self.metrics is not None:
-                self.metrics.ready.set(1)
+            self._set_connection(ConnectionState.READY)
+
+    def _set_connection(self, state: ConnectionState) -> None:
+        """One place for the connection state: readiness, the gauge, the hooks."""
+        self._ready = state in (ConnectionState.READY, ConnectionState.DEGRADED)
+        if state is self.connection_state:
+            return
+        self.connection_state = state
+        if self.metrics is not None:
+            self.metrics.ready.set(1 if self._ready else 0)
+            self.metrics.connection_state = state
+        for hook in self.on_connection_state:
+            try:
+                hook(state)
+            except Exception:
+                log.exception("connection state hook %r failed", hook)
 
     # -- telling the strategy ----------------------------------------------------
     def _on_change(self, order: Order, fill: Fill | None) -> None:

@@ -112,3 +112,19 @@ class LiquiditySide(enum.StrEnum):
     MAKER = "MAKER"
     TAKER = "TAKER"
     UNKNOWN = "UNKNOWN"
+
+
+class ConnectionState(enum.StrEnum):
+    """Where the broker connection stands; orders go out only when READY.
+
+    DISCONNECTED -> CONNECTING -> SYNCING (recovery) -> READY, and back to
+    DISCONNECTED when the connection drops. DEGRADED: connected and
+    trading, but something is slow or failing (heartbeats late, throttled).
+    """
+
+    DISCONNECTED = "DISCONNECTED"
+    CONNECTING = "CONNECTING"
+    AUTHENTICATING = "AUTHENTICATING"
+    SYNCING = "SYNCING"
+    READY = "READY"
+    DEGRADED = "DEGRADED"

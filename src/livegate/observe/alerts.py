@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from livegate.broker.errors import BrokerAuthError
 from livegate.engine.control import read_alert_ack_commands
 from livegate.engine.gateway import Gateway
 from livegate.model.diffs import Severity
@@ -46,6 +47,7 @@ class AlertConfig:
     escalate_after: float = 300.0
     disconnected_after: float = 10.0  # P0 once not ready this long
     unknown_deadline: float = 60.0  # P1 once an UNKNOWN order is this old
+    ack_latency: float = 2.0  # P2 once an order waits this long for its acknowledgement
     reject_rate: float = 0.5  # P2 when this share of the last orders was refused...
     reject_window: int = 50  # ...among this many
     safe_stop_on_p0: bool = False
@@ -61,6 +63,12 @@ def default_rules(cfg: AlertConfig) -> list[Rule]:
         since = down_since.setdefault("t", time.monotonic())
         if time.monotonic() - since >= cfg.disconnected_after:
             return f"broker connection down for {time.monotonic() - since:.0f}s"
+        return None
+
+    def auth_failed(g: Gateway) -> str | None:
+        error = g.last_connect_error
+        if isinstance(error, BrokerAuthError):
+            return f"broker refused our credentials: {error}"
         return None
 
     def halted(g: Gateway) -> str | None:
@@ -87,6 +95,22 @@ def default_rules(cfg: AlertConfig) -> list[Rule]:
             else None
         )
 
+    def slow_acks(g: Gateway) -> str | None:
+        # Measured on the orders still waiting, so a broker that stopped
+        # answering shows here before any histogram has a slow sample.
+        deadline = time.time_ns() - int(cfg.ack_latency * 1e9)
+        waiting = [
+            o.client_order_id
+            for o in g.book.orders.values()
+            if o.status is OrderStatus.NEW and o.created_ns < deadline
+        ]
+        if not waiting:
+            return None
+        shown = ", ".join(waiting[:5]) + (
+            f" and {len(waiting) - 5} more" if len(waiting) > 5 else ""
+        )
+        return f"orders unacknowledged after {cfg.ack_latency:g}s: {shown}"
+
     def rejects(g: Gateway) -> str | None:
         recent = list(g.book.orders.values())[-cfg.reject_window :]
         if len(recent) < cfg.reject_window:
@@ -101,10 +125,12 @@ def default_rules(cfg: AlertConfig) -> list[Rule]:
 
     return [
         Rule("disconnected", "P0", disconnected),
+        Rule("auth-failure", "P0", auth_failed),
         Rule("halted", "P0", halted),
         Rule("journal-failed", "P0", journal_failed),
         Rule("critical-diffs", "P1", critical_diffs),
         Rule("unknown-orders", "P1", stuck_unknown),
+        Rule("slow-acks", "P2", slow_acks),
         Rule("reject-rate", "P2", rejects),
     ]
 

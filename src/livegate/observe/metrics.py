@@ -29,6 +29,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from livegate.model.enums import ConnectionState
+
 # Order round trips on a local paper broker take a millisecond; on a real
 # broker tens to hundreds. Report handling is microseconds to milliseconds.
 ROUND_TRIP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -132,6 +134,8 @@ class GatewayMetrics:
         self.cancels_refused = _Counter()
         self.anomalies = _Counter()  # by kind
         self.disconnects = _Counter()
+        self.reconnects = _Counter()
+        self.connection_state = ConnectionState.DISCONNECTED
         self.recon_diffs = _Counter()  # by severity
         self.ready = _Gauge()
         self.journal_pending = _Gauge()
@@ -181,6 +185,7 @@ class _Exporter(Collector):
                 m.cancels_refused,
             ),
             ("livegate_disconnects", "Broker connection losses", m.disconnects),
+            ("livegate_reconnects", "Reconnections that reached recovery", m.reconnects),
         )
         for name, text, counter in plain:
             yield CounterMetricFamily(name, text, value=counter.value)
@@ -195,6 +200,12 @@ class _Exporter(Collector):
                 family.add_metric([value], child.value)
             yield family
         yield GaugeMetricFamily("livegate_ready", "1 when orders go out", value=m.ready.read())
+        state = GaugeMetricFamily(
+            "livegate_connection_state", "1 for the current connection state", labels=["state"]
+        )
+        for each in ConnectionState:
+            state.add_metric([each.value], 1.0 if each is m.connection_state else 0.0)
+        yield state
         yield GaugeMetricFamily(
             "livegate_journal_pending_events",
             "Events appended, not yet durable",
