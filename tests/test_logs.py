@@ -66,3 +66,45 @@ def test_order_lines_are_json_and_traceable_by_client_order_id() -> None:
     assert o1[2]["correlation_id"] == submit and o1[-1]["correlation_id"] == cancel
     refused = [line for line in lines if line["client_order_id"] == "o-2"][-1]
     assert refused["level"] == "warning" and refused["reject_reason"] == "RISK_MAX_QTY"
+
+
+def test_a_structlog_processor_chain_shapes_the_lines() -> None:
+    import structlog
+
+    from livegate.model import OrderIntent
+    from livegate.model.enums import OrderType, Side, TimeInForce
+    from livegate.observe.logs import json_renderer
+
+    def redact_account(_: object, __: str, event: dict) -> dict:  # type: ignore[type-arg]
+        event["account"] = "***"
+        return event
+
+    stream = io.BytesIO()
+    log = OrderLog(
+        "live",
+        "desk-secret",
+        stream,
+        processors=[
+            structlog.processors.TimeStamper(fmt="iso"),
+            redact_account,
+            json_renderer(),
+        ],
+    )
+    intent = OrderIntent(
+        "c-1",
+        "desk-secret",
+        "AAPL",
+        Side.BUY,
+        OrderType.LIMIT,
+        Decimal("10"),
+        Decimal("1.50"),
+        TimeInForce.DAY,
+        1,
+    )
+    log.submit(intent)
+    assert stream.getvalue() == b""  # batched: nothing written before a flush
+    log.flush()
+    (line,) = [json.loads(x) for x in stream.getvalue().splitlines()]
+    assert line["account"] == "***" and "desk-secret" not in stream.getvalue().decode()
+    assert line["timestamp"].endswith("Z") and line["price"] == "1.50"
+    assert line["event"] == "submit" and line["correlation_id"].startswith("submit-c-1")

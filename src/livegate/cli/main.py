@@ -18,6 +18,7 @@ from rich.table import Table
 from livegate import __version__
 from livegate.broker.paper import PaperAdapter
 from livegate.cli.demo import STATUS_ORDER, DemoResult, run_demo
+from livegate.cli.service import serve_command, status_command
 from livegate.drills.capture import CaptureError, read_capture
 from livegate.drills.replay import ReplayResult, replay
 from livegate.engine import Gateway, GatewayConfig
@@ -41,6 +42,8 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
+app.command("serve")(serve_command)
+app.command("status")(status_command)
 
 
 @app.callback()

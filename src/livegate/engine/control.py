@@ -43,10 +43,15 @@ def write_trading_state_command(
 
 
 def _write_atomically(target: Path, command: msgspec.Struct) -> None:
+    atomic_write(target, msgspec.json.encode(command))
+
+
+def atomic_write(target: Path, data: bytes) -> None:
+    """Readers of `target` see the old content or the new, never half."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_suffix(".tmp")
-    temporary.write_bytes(msgspec.json.encode(command))
-    os.replace(temporary, target)  # readers see the old command or the new, never half
+    temporary = target.with_suffix(target.suffix + ".tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, target)
 
 
 def read_trading_state_command(control_dir: Path) -> TradingStateCommand | None:

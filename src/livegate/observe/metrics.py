@@ -159,9 +159,10 @@ class GatewayMetrics:
     def watch_journal(self, pending: Callable[[], float]) -> None:
         self.journal_pending.set_function(pending)
 
-    def serve(self, port: int, address: str = "127.0.0.1") -> None:
-        """Serve /metrics over HTTP on a thread of its own."""
-        start_http_server(port, address, registry=self.registry)
+    def serve(self, port: int, address: str = "127.0.0.1") -> int:
+        """Serve /metrics over HTTP on a thread of its own; port 0 picks a free one."""
+        server, _ = start_http_server(port, address, registry=self.registry)
+        return int(server.server_port)
 
 
 class _Exporter(Collector):

@@ -1,0 +1,123 @@
+"""`livegate serve` and `livegate status`: the gateway as a service, and a look at it."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from livegate.broker.paper import PaperAdapter, PaperConfig
+from livegate.cli.demo import DEMO_INSTRUMENTS, trade_demo
+from livegate.engine import Gateway, GatewayConfig
+from livegate.journal import Journal, SQLiteStore
+from livegate.observe.alerts import AlertConfig
+from livegate.observe.logs import configure_json_logging
+from livegate.ops.service import GatewayService, ServiceConfig, Strategy, read_status
+
+console = Console()
+
+
+def _load_strategy(spec: str) -> Strategy:
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise typer.BadParameter(f"{spec!r}: expected MODULE:FUNCTION")
+    try:
+        strategy = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise typer.BadParameter(f"{spec!r}: {exc}") from exc
+    if not callable(strategy):
+        raise typer.BadParameter(f"{spec!r} is not callable")
+    return strategy  # type: ignore[no-any-return]
+
+
+def serve_command(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Data folder: journal, paper book, logs, status.")
+    ] = Path("livegate-service"),
+    metrics_port: Annotated[
+        int, typer.Option("--metrics-port", help="Serve /metrics here (0: any free port).")
+    ] = 9108,
+    metrics_address: Annotated[str, typer.Option("--metrics-address")] = "127.0.0.1",
+    environment: Annotated[str, typer.Option("--environment")] = "paper",
+    account: Annotated[str, typer.Option("--account")] = "default",
+    strategy: Annotated[
+        str | None,
+        typer.Option("--strategy", help="MODULE:FUNCTION, an async function given the gateway."),
+    ] = None,
+    demo: Annotated[
+        int, typer.Option("--demo", min=0, help="Run the demo's scripted strategy, N orders.")
+    ] = 0,
+    webhook: Annotated[str | None, typer.Option("--webhook", help="POST alerts here.")] = None,
+    safe_stop_on_p0: Annotated[bool, typer.Option("--safe-stop-on-p0")] = False,
+    run_for: Annotated[
+        float | None, typer.Option("--run-for", help="Stop after this many seconds.")
+    ] = None,
+) -> None:
+    """Run the gateway (paper broker) as a service: /metrics, alerts, recon, JSON logs.
+
+    Stops cleanly on SIGTERM or Ctrl-C. `livegate status --dir DIR` shows where it stands.
+    """
+    if strategy and demo:
+        raise typer.BadParameter("--strategy and --demo are exclusive")
+    chosen = _load_strategy(strategy) if strategy else None
+    configure_json_logging()
+    directory.mkdir(parents=True, exist_ok=True)
+    paper = PaperAdapter(directory / "paper.sqlite", PaperConfig(initial_cash=Decimal(10_000_000)))
+    gateway = Gateway(
+        paper,
+        Journal(SQLiteStore(directory / "journal.sqlite")),
+        DEMO_INSTRUMENTS,
+        GatewayConfig(account=account),
+    )
+    if demo:
+
+        async def scripted(g: Gateway) -> None:
+            await trade_demo(g, paper, demo)
+            logging.getLogger("livegate.service").info("demo strategy sent %d orders", demo)
+
+        chosen = scripted
+    service = GatewayService(
+        gateway,
+        ServiceConfig(
+            directory,
+            environment=environment,
+            metrics_port=metrics_port,
+            metrics_address=metrics_address,
+            alerts=AlertConfig(safe_stop_on_p0=safe_stop_on_p0),
+            webhook=webhook,
+        ),
+    )
+    asyncio.run(service.run(chosen, run_for))
+
+
+def status_command(
+    directory: Annotated[Path, typer.Option("--dir", help="The service's data folder.")] = Path(
+        "livegate-service"
+    ),
+) -> None:
+    """Where a running service stands: connection, trading state, alerts, orders."""
+    status = read_status(directory)
+    if status is None:
+        console.print(f"[red]error:[/] no service status in {directory}")
+        raise typer.Exit(2)
+    age = (time.time_ns() - status["updated_ns"]) / 1e9
+    table = Table(show_header=False)
+    for key, value in status.items():
+        if key in ("started_ns", "updated_ns"):
+            continue
+        table.add_row(key, str(value))
+    table.add_row("updated", f"{age:.1f}s ago")
+    console.print(table)
+    if status["running"] and age > 10:
+        console.print("[yellow]status is stale: the service may have died[/]")
+        raise typer.Exit(1)
+    if not status["ready"]:
+        raise typer.Exit(1)

@@ -1,0 +1,172 @@
+"""The gateway run as a long-lived service, with everything an operator watches.
+
+A strategy normally embeds the Gateway in its own process. Run as a
+service (`livegate serve`), the same gateway also gets, in one place:
+Prometheus `/metrics` over HTTP, the alert engine with its sinks, the
+intraday reconciler, JSON order logs and JSON process logs, the control
+folder for trading-state and acknowledgement commands, and a status file
+(`service.json`) that `livegate status` reads without touching the
+gateway. It stops cleanly on SIGTERM or SIGINT: the strategy task is
+cancelled, then the gateway stops (journal drained, logs flushed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from livegate.engine.control import atomic_write
+from livegate.engine.gateway import Gateway
+from livegate.observe.alerts import AlertConfig, AlertEngine, file_sink, log_sink, webhook_sink
+from livegate.observe.logs import OrderLog
+from livegate.observe.metrics import GatewayMetrics
+from livegate.recon import Reconciler, ReconConfig
+
+Strategy = Callable[[Gateway], Awaitable[object]]
+STATUS_FILE = "service.json"
+
+
+@dataclass
+class ServiceConfig:
+    data_dir: Path
+    environment: str = "paper"
+    metrics_port: int | None = 9108  # None: no HTTP endpoint
+    metrics_address: str = "127.0.0.1"
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    webhook: str | None = None
+    recon: ReconConfig | None = field(default_factory=ReconConfig)  # None: no intraday runs
+    status_interval: float = 1.0
+
+
+class GatewayService:
+    """Wires an unstarted gateway to its observers; `run` serves until stopped."""
+
+    def __init__(self, gateway: Gateway, config: ServiceConfig) -> None:
+        self.gateway = gateway
+        self.config = config
+        data = config.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        self.metrics = gateway.metrics or GatewayMetrics()
+        gateway.metrics = self.metrics
+        gateway.metrics.watch_journal(lambda: float(len(gateway.journal._pending)))
+        self._log_stream = (data / "orders.log").open("ab")
+        gateway.order_log = gateway.order_log or OrderLog(
+            config.environment, gateway.config.account, self._log_stream
+        )
+        if gateway.config.control_dir is None:
+            gateway.config.control_dir = data / "control"
+        sinks = [log_sink, file_sink(data / "alerts.jsonl")]
+        if config.webhook:
+            sinks.append(webhook_sink(config.webhook))
+        self.alerts = AlertEngine(gateway, config.alerts, sinks=sinks)
+        self.reconciler = Reconciler(gateway, config.recon) if config.recon else None
+        self.metrics_url: str | None = None
+        self.started_ns = 0
+        self._stop = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, strategy: Strategy | None = None, run_for: float | None = None) -> None:
+        """Start everything, run the strategy (if any), serve until a signal or `run_for`."""
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._stop.set)
+        if cfg.metrics_port is not None:
+            port = self.metrics.serve(cfg.metrics_port, cfg.metrics_address)
+            self.metrics_url = f"http://{cfg.metrics_address}:{port}/metrics"
+        self.started_ns = time.time_ns()
+        self.gateway.on_connection_state.append(lambda _: self.write_status())
+        await self.gateway.start()
+        self.alerts.start()
+        if self.reconciler is not None:
+            self.reconciler.start()
+        strategy_task = (
+            asyncio.create_task(self._run_strategy(strategy), name="livegate-strategy")
+            if strategy is not None
+            else None
+        )
+        status_task = asyncio.create_task(self._status_loop(), name="livegate-status")
+        try:
+            if run_for is None:
+                await self._stop.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), run_for)
+        finally:
+            for task in (strategy_task, status_task):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            await self.alerts.stop()
+            if self.reconciler is not None:
+                await self.reconciler.stop()
+            await self.gateway.stop()
+            self.write_status(stopped=True)
+            self._log_stream.close()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+
+    async def _run_strategy(self, strategy: Strategy) -> None:
+        try:
+            await strategy(self.gateway)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The strategy's failure is not the gateway's: it keeps serving
+            # (recon, alerts, control commands) until told to stop.
+            import logging
+
+            logging.getLogger("livegate.service").exception("strategy failed")
+
+    async def _status_loop(self) -> None:
+        while True:
+            self.write_status()
+            await asyncio.sleep(self.config.status_interval)
+
+    def status(self, stopped: bool = False) -> dict[str, Any]:
+        g = self.gateway
+        open_orders = sum(1 for _ in g.book.open_orders())
+        return {
+            "pid": os.getpid(),
+            "environment": self.config.environment,
+            "account": g.config.account,
+            "broker": g.adapter.name,
+            "started_ns": self.started_ns,
+            "updated_ns": time.time_ns(),
+            "running": not stopped,
+            "connection_state": g.connection_state.value,
+            "ready": g.ready,
+            "trading_state": g.trading_state.value,
+            "last_connect_error": repr(g.last_connect_error) if g.last_connect_error else None,
+            "disconnects": g.disconnects,
+            "reconnects": g.reconnects,
+            "orders": len(g.book.orders),
+            "open_orders": open_orders,
+            "open_alerts": self.alerts.open_alerts(),
+            "metrics_url": self.metrics_url,
+        }
+
+    def write_status(self, stopped: bool = False) -> None:
+        status = json.dumps(self.status(stopped), indent=2).encode()
+        atomic_write(self.config.data_dir / STATUS_FILE, status)
+
+
+def read_status(data_dir: Path) -> dict[str, Any] | None:
+    path = data_dir / STATUS_FILE
+    if not path.exists():
+        return None
+    result: dict[str, Any] = json.loads(path.read_text())
+    return result

@@ -1,0 +1,109 @@
+"""`livegate serve` in its own process: /metrics scraped live agrees with the journal."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+from typer.testing import CliRunner
+
+from livegate.cli.demo import DEMO_INSTRUMENTS
+from livegate.cli.main import app
+from livegate.engine.order_book import OrderBook
+from livegate.journal import Journal, SQLiteStore
+from livegate.model import OrderIntent
+from livegate.ops.service import read_status
+
+ORDERS = 200
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def wait_for(process, condition, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the service exited: {process.stderr.read().decode()[-3000:]}")
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_service_serves_metrics_that_match_its_journal(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "livegate"]
+    service = subprocess.Popen(
+        [*command, "serve", "--dir", str(tmp_path), "--metrics-port", "0", "--demo", str(ORDERS)],
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        status = wait_for(service, lambda: (s := read_status(tmp_path)) and s["ready"] and s)
+        url = status["metrics_url"]
+        # The demo has sent everything and nothing moves any more (it stopped quoting).
+        seen: list[dict[tuple[str, tuple[tuple[str, str], ...]], float]] = []
+
+        def settled() -> bool:
+            seen.append(scrape(url))
+            sent = seen[-1].get(("livegate_orders_submitted_total", ()), 0)
+            return len(seen) > 2 and sent == ORDERS and seen[-1] == seen[-2]
+
+        wait_for(service, settled)
+        metrics = seen[-1]
+        assert metrics[("livegate_ready", ())] == 1
+        assert metrics[("livegate_connection_state", (("state", "READY"),))] == 1
+        out = CliRunner().invoke(app, ["status", "--dir", str(tmp_path)])
+        assert out.exit_code == 0 and "READY" in out.output
+    finally:
+        service.send_signal(signal.SIGTERM)
+        _, stderr = service.communicate(timeout=60)
+    assert service.returncode == 0, stderr.decode()[-3000:]
+    assert read_status(tmp_path)["running"] is False  # type: ignore[index]
+
+    # What happened, read back from the journal the service wrote.
+    journal = Journal(SQLiteStore(tmp_path / "journal.sqlite"))
+    journal.open()
+    book = OrderBook(DEMO_INSTRUMENTS)
+    intents = 0
+    for _, event in journal.replay():
+        intents += isinstance(event, OrderIntent)
+        book.apply(event)
+    journal.store.close()
+    acknowledged = sum(1 for o in book.orders.values() if o.broker_order_id is not None)
+    rejected = Counter(
+        o.reject_reason.value for o in book.orders.values() if o.reject_reason is not None
+    )
+    assert metrics[("livegate_orders_submitted_total", ())] == intents == ORDERS
+    assert metrics[("livegate_orders_accepted_total", ())] == acknowledged
+    assert metrics[("livegate_fills_total", ())] == len(book.fills) > 0
+    assert metrics[("livegate_order_round_trip_seconds_count", ())] == acknowledged
+    for reason, count in rejected.items():
+        assert metrics[("livegate_orders_rejected_total", (("reason", reason),))] == count
+    cancels_sent = metrics[("livegate_cancels_sent_total", ())]
+    assert cancels_sent == sum(1 for o in book.orders.values() if o.status.value == "CANCELLED")
+    # Every histogram's +Inf bucket equals its count.
+    for name in ("order_round_trip", "report_handling", "callback"):
+        base = f"livegate_{name}_seconds"
+        assert metrics[(f"{base}_bucket", (("le", "+Inf"),))] == metrics[(f"{base}_count", ())]
+    # Process logs are JSON lines; order logs carry the run's orders.
+    for line in stderr.decode().splitlines():
+        json.loads(line)
+    order_lines = [json.loads(x) for x in (tmp_path / "orders.log").read_text().splitlines()]
+    assert {x["client_order_id"] for x in order_lines if x["event"] == "submit"} == set(book.orders)
