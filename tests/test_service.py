@@ -96,6 +96,7 @@ def test_service_serves_metrics_that_match_its_journal(tmp_path: Path) -> None:
     assert metrics[("livegate_order_round_trip_seconds_count", ())] == acknowledged
     for reason, count in rejected.items():
         assert metrics[("livegate_orders_rejected_total", (("reason", reason),))] == count
+    assert metrics[("livegate_place_success_ratio", ())] == acknowledged / intents
     cancels_sent = metrics[("livegate_cancels_sent_total", ())]
     assert cancels_sent == sum(1 for o in book.orders.values() if o.status.value == "CANCELLED")
     # Every histogram's +Inf bucket equals its count.

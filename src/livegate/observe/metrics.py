@@ -201,6 +201,19 @@ class _Exporter(Collector):
                 family.add_metric([value], child.value)
             yield family
         yield GaugeMetricFamily("livegate_ready", "1 when orders go out", value=m.ready.read())
+        # The ratios are derivable from the counters; exported too for dashboards
+        # and alert rules that want one number.
+        submitted, sent = m.orders_submitted.value, m.cancels.value
+        yield GaugeMetricFamily(
+            "livegate_place_success_ratio",
+            "Orders the broker acknowledged, of those submitted (1 before any)",
+            value=m.orders_accepted.value / submitted if submitted else 1.0,
+        )
+        yield GaugeMetricFamily(
+            "livegate_cancel_success_ratio",
+            "Cancels not refused, of those sent (1 before any)",
+            value=1.0 - m.cancels_refused.value / sent if sent else 1.0,
+        )
         state = GaugeMetricFamily(
             "livegate_connection_state", "1 for the current connection state", labels=["state"]
         )
