@@ -24,11 +24,19 @@ class Capabilities(msgspec.Struct, frozen=True):
         client id; only then may the gateway resend after an unknown outcome.
     query_by_client_order_id: `order_status` works with a client id alone.
     cancel_by_client_order_id: cancel works before the broker id is known.
+    lists_orders: `open_orders`, `today_trades` and `order_status` answer.
+        Without them (a plain FIX order session), recovery relies on the
+        report stream replaying what was missed (a FIX resend), and
+        reconciliation flags open orders a reconnect left unconfirmed.
+    reports_account: `account` states the broker's cash and positions; if
+        not, reconciliation does not compare them.
     """
 
     dedups_client_order_id: bool = False
     query_by_client_order_id: bool = False
     cancel_by_client_order_id: bool = False
+    lists_orders: bool = True
+    reports_account: bool = True
 
 
 @runtime_checkable

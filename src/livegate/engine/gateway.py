@@ -160,6 +160,7 @@ class Gateway:
         self.connection_state = ConnectionState.DISCONNECTED
         self.last_connect_error: BaseException | None = None  # cleared once connected
         self.reconnects = 0
+        self.connected_ns = 0  # when the current broker session began
         # Called with each new connection state (metrics, alerts, a status view).
         self.on_connection_state: list[Callable[[ConnectionState], None]] = []
         self._stopping = False
@@ -232,6 +233,7 @@ class Gateway:
             self._set_connection(ConnectionState.DISCONNECTED)
             raise
         self.last_connect_error = None
+        self.connected_ns = time.time_ns()
         self._set_connection(ConnectionState.SYNCING)
         if self.book.baseline is None:
             await self._record(AccountBaseline(await self.adapter.account()))
@@ -622,6 +624,17 @@ class Gateway:
         adapter can; where it cannot, it is closed (CANCELLED) with a
         CLOSED_AT_BROKER anomaly, never silently believed live.
         """
+        if not self.adapter.capabilities.lists_orders:
+            # Nothing to ask. A cancel cut off by the restart is lost as far as we
+            # know; if it did reach the broker, its Cancelled comes with the resend.
+            for pending in list(self.book.open_orders()):
+                if lost_cancels and pending.status is OrderStatus.PENDING_CANCEL:
+                    lost = CancelRejectReport(
+                        pending.client_order_id, pending.broker_order_id, "cancel lost at restart"
+                    )
+                    self._ingest(lost, "sync")
+            await self._settle()
+            return
         started_ns = time.time_ns()
         broker_open = await self.adapter.open_orders()
         seen: set[str] = set()
@@ -660,6 +673,8 @@ class Gateway:
 
     async def sync_today_trades(self) -> None:
         """Count the broker's fills we missed; fills we hold are skipped, never recounted."""
+        if not self.adapter.capabilities.lists_orders:
+            return  # what was missed comes again through the stream (a FIX resend)
         known = self.book.fill_keys
         for trade in await self.adapter.today_trades():
             if trade.dedup_key() in known:
@@ -891,6 +906,7 @@ class Gateway:
                 try:
                     await self.adapter.connect()
                     self.last_connect_error = None
+                    self.connected_ns = time.time_ns()
                     break
                 except Exception as exc:
                     self.last_connect_error = exc

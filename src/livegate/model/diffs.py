@@ -21,6 +21,7 @@ class Marker(enum.StrEnum):
     PRICE_MISMATCH = "PRICE_MISMATCH"
     STATUS_MISMATCH = "STATUS_MISMATCH"
     CASH_MISMATCH = "CASH_MISMATCH"
+    UNVERIFIED = "UNVERIFIED"  # open here; a broker that cannot be asked may not have it
 
 
 class Severity(enum.StrEnum):

@@ -29,6 +29,10 @@ class BrokerView:
     statuses: Mapping[str, OrderReport | None]  # for our open orders it does not list
     trades: Sequence[TradeReport]
     account: AccountSnapshot
+    # A broker that cannot list orders and trades (a plain FIX session): only
+    # orders unconfirmed since this session began are findings (UNVERIFIED).
+    blind_since_ns: int | None = None
+    reports_account: bool = True
 
 
 @dataclass
@@ -41,12 +45,36 @@ class LocalView:
 
 
 def compare(local: LocalView, broker: BrokerView, tol: Tolerances) -> list[Finding]:
-    return [
-        *_orders(local, broker),
-        *_trades(local, broker),
-        *_positions(local, broker, tol),
-        *_cash(local, broker, tol),
-    ]
+    findings: list[Finding] = []
+    if broker.blind_since_ns is None:
+        findings += [*_orders(local, broker), *_trades(local, broker)]
+    else:
+        findings += _unverified(local, broker.blind_since_ns)
+    if broker.reports_account:
+        findings += [*_positions(local, broker, tol), *_cash(local, broker, tol)]
+    return findings
+
+
+def _unverified(local: LocalView, session_began_ns: int) -> Iterable[Finding]:
+    """Open orders with no news since the broker session began.
+
+    The broker cannot be asked, and a reconnect cannot tell a network blip
+    from a counterparty that restarted and lost its book. Such an order is
+    neither believed nor closed: it is a diff for a person (or the next
+    report about it, which clears it).
+    """
+    for order in local.orders:
+        if order.status.is_open and order.updated_ns < session_began_ns:
+            yield Finding(
+                K.ORDER,
+                M.UNVERIFIED,
+                S.CRITICAL,
+                order.client_order_id,
+                order.status.value,
+                "unknown",
+                "open here, unconfirmed since the broker session began; the broker"
+                " cannot be asked (it may have restarted and lost its book)",
+            )
 
 
 def _orders(local: LocalView, broker: BrokerView) -> Iterable[Finding]:

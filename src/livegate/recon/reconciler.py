@@ -157,6 +157,18 @@ class Reconciler:
 
     async def _broker_view(self) -> BrokerView:
         adapter = self.gateway.adapter
+        caps = adapter.capabilities
+        if not caps.lists_orders:
+            view = BrokerView(
+                (),
+                {},
+                (),
+                await adapter.account(),
+                blind_since_ns=self.gateway.connected_ns,
+                reports_account=caps.reports_account,
+            )
+            self._last_view = view
+            return view
         open_orders = await adapter.open_orders()
         listed = {r.client_order_id for r in open_orders} | {r.broker_order_id for r in open_orders}
         statuses: dict[str, OrderReport | None] = {}
@@ -171,7 +183,11 @@ class Reconciler:
                     order.client_order_id, order.broker_order_id
                 )
         view = BrokerView(
-            open_orders, statuses, await adapter.today_trades(), await adapter.account()
+            open_orders,
+            statuses,
+            await adapter.today_trades(),
+            await adapter.account(),
+            reports_account=caps.reports_account,
         )
         self._last_view = view
         return view
@@ -265,7 +281,8 @@ class Reconciler:
             await gateway.sync_today_trades()
             return "broker fills fetched and counted"
         if kind is DiffKind.ORDER:
-            if finding.marker is Marker.MISSING_BROKER:
+            if finding.marker in (Marker.MISSING_BROKER, Marker.UNVERIFIED):
+                # UNVERIFIED adopted: a person decided the broker no longer has it.
                 await gateway.record(
                     ClosedAtBroker(finding.subject, "closed by reconciliation", time.time_ns())
                 )
