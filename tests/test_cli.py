@@ -30,3 +30,30 @@ def test_demo_refuses_a_bad_order_count(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path), "--orders", "0"])
     assert result.exit_code != 0
     assert not any(tmp_path.iterdir())
+
+
+def test_demo_over_fix_trades_with_ordermatch_and_both_sides_agree(tmp_path: Path) -> None:
+    import os
+
+    import pytest
+
+    from livegate.drills.ordermatch import OrderMatchMissing, find_binary
+
+    try:
+        find_binary(tmp_path / "probe")
+    except OrderMatchMissing as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(exc))
+    result = CliRunner().invoke(
+        app, ["demo", "--broker", "fix", "--dir", str(tmp_path), "--orders", "120"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "both sides of every execution agree" in result.output
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.name.startswith("run-")]
+    with sqlite3.connect(run_dir / "journal.sqlite") as conn:
+        payloads = [p for (p,) in conn.execute("SELECT payload FROM events WHERE kind='intent'")]
+    assert len(payloads) == 120  # repeated submits were stopped, not journaled again
+    with sqlite3.connect(run_dir / "BUYER.sqlite") as conn:
+        (sent,) = conn.execute("SELECT count(*) FROM sent WHERE msg_type = 'D'").fetchone()
+    assert sent == 120  # one NewOrderSingle per order: nothing sent twice

@@ -318,3 +318,76 @@ def test_heartbeats_keep_an_idle_session_up(exchange: OrderMatch, tmp_path: Path
         assert any("\x0135=0\x01" in m for m in exchange_log(exchange, "BUYER", "outgoing"))
 
     asyncio.run(run())
+
+
+def test_a_stalled_exchange_is_found_by_test_request_and_healed(
+    exchange: OrderMatch, tmp_path: Path
+) -> None:
+    async def run() -> None:
+        gateway = buyer_gateway(exchange, tmp_path)
+        await gateway.start()
+        await gateway.submit_order(buy("b1"))
+        await until(lambda: gateway.order("b1").status is OrderStatus.SUBMITTED)
+        exchange.pause()  # silent: no answers, no heartbeats, connection open
+        try:
+            started = asyncio.get_running_loop().time()
+            await until(lambda: not gateway.ready, timeout=10)
+            found_after = asyncio.get_running_loop().time() - started
+            # HeartBtInt 1 s: a TestRequest after 1.2 s of silence, dead 1 s later.
+            assert found_after < 5, found_after
+        finally:
+            exchange.resume()
+        await until(lambda: gateway.ready, timeout=15)
+        await gateway.submit_order(buy("b2", 1, "9.00"))
+        await until(lambda: gateway.order("b2").status is OrderStatus.SUBMITTED)
+        assert any("\x0135=1\x01" in m for m in exchange_log(exchange, "BUYER", "incoming"))
+        await gateway.stop()
+
+    asyncio.run(run())
+
+
+def test_fix_44_against_quickfix_executor(tmp_path: Path) -> None:
+    """FIX 4.4 where a counterparty speaks it: QuickFIX's executor fills every limit order."""
+    try:
+        executor = OrderMatch(
+            tmp_path / "executor",
+            heartbeat=1,
+            example="executor",
+            begin_string="FIX.4.4",
+            comp_id="EXECUTOR",
+            sessions=("CLIENT1",),
+        )
+    except OrderMatchMissing as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(exc))
+
+    async def run() -> None:
+        config = FixSessionConfig(
+            "127.0.0.1",
+            executor.port,
+            "CLIENT1",
+            "EXECUTOR",
+            tmp_path / "client.sqlite",
+            begin_string="FIX.4.4",
+            heartbeat_interval=1,
+        )
+        gateway = Gateway(
+            FixAdapter(config),
+            Journal(SQLiteStore(tmp_path / "journal.sqlite")),
+            INSTRUMENTS,
+            GatewayConfig(gil_switch_interval=None),
+        )
+        await gateway.start()
+        await gateway.submit_order(buy("x1", 30, "12.34"))
+        await until(lambda: gateway.order("x1").status is OrderStatus.FILLED)
+        order = gateway.order("x1")
+        assert order.broker_order_id is not None and order.broker_order_id != "x1"
+        assert [(f.quantity, f.price) for f in gateway.trades()] == [(30, D("12.34"))]
+        await gateway.stop()
+
+    executor.start()
+    try:
+        asyncio.run(run())
+    finally:
+        executor.stop()

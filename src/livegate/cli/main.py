@@ -18,8 +18,10 @@ from rich.table import Table
 from livegate import __version__
 from livegate.broker.paper import PaperAdapter
 from livegate.cli.demo import STATUS_ORDER, DemoResult, run_demo
+from livegate.cli.fix_demo import run_fix_demo
 from livegate.cli.service import serve_command, status_command
 from livegate.drills.capture import CaptureError, read_capture
+from livegate.drills.ordermatch import OrderMatchMissing, find_binary
 from livegate.drills.replay import ReplayResult, replay
 from livegate.engine import Gateway, GatewayConfig
 from livegate.engine.control import (
@@ -68,10 +70,22 @@ def demo(
         int, typer.Option("--orders", "-n", min=1, help="How many orders to send.")
     ] = 5_000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the scripted strategy.")] = 7,
+    broker: Annotated[
+        str,
+        typer.Option(
+            "--broker",
+            help="paper (embedded) or fix (a local QuickFIX ordermatch, from libquickfix-doc).",
+        ),
+    ] = "paper",
 ) -> None:
-    """Trade a scripted strategy through the gateway and the paper broker."""
+    """Trade a scripted strategy through the gateway and the paper broker (or FIX)."""
+    if broker not in ("paper", "fix"):
+        raise typer.BadParameter(f"{broker!r}: choose paper or fix", param_hint="--broker")
     run_dir = directory / datetime.now().strftime("run-%Y%m%d-%H%M%S-%f")
     run_dir.mkdir(parents=True, exist_ok=False)
+    if broker == "fix":
+        _fix_demo(run_dir, orders, seed)
+        return
     console.print(f"[bold]livegate demo[/] · paper broker · data in [cyan]{run_dir}[/]")
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -83,6 +97,47 @@ def demo(
         task = progress.add_task("orders", total=orders)
         result = asyncio.run(run_demo(run_dir, orders, seed, lambda n: progress.advance(task, n)))
     _print_summary(result)
+
+
+def _fix_demo(run_dir: Path, orders: int, seed: int) -> None:
+    try:
+        find_binary(run_dir / "ordermatch")
+    except OrderMatchMissing as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    console.print(
+        f"[bold]livegate demo[/] · FIX 4.2 · QuickFIX ordermatch · data in [cyan]{run_dir}[/]"
+    )
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("orders", total=orders)
+        r = asyncio.run(run_fix_demo(run_dir, orders, seed, lambda n: progress.advance(task, n)))
+    table = Table(title="FIX session")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for status, count in sorted(r.by_status.items()):
+        table.add_row(f"orders {status}", str(count))
+    rows = [
+        ("fills counted", str(r.fills)),
+        ("shares bought (ours)", str(r.bought)),
+        ("shares sold (the exchange's other side)", str(r.seller_sold)),
+        ("duplicate submits stopped", str(r.duplicate_submits)),
+        ("cancels", str(r.cancels)),
+        ("FIX messages sent", str(r.messages_out)),
+        ("seconds", f"{r.seconds:.2f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    if not r.books_match:
+        console.print("[red]the two sides of the executions disagree[/]")
+        raise typer.Exit(1)
+    console.print("[green]both sides of every execution agree[/]")
 
 
 @app.command("replay")

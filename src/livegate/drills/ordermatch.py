@@ -1,10 +1,12 @@
-"""QuickFIX's example exchange, `ordermatch`, run as a local FIX counterparty.
+"""QuickFIX's example exchanges run as local FIX counterparties.
 
-Debian's libquickfix-doc ships it prebuilt (and gzipped) beside its
-sources: a FIX 4.2 acceptor matching DAY limit orders, with sessions BUYER
-and SELLER against ORDERMATCH. It reads console commands on stdin (so
-stdin stays an open pipe; `#quit` stops it) and keeps its sequence
-numbers in a file store, so a restart keeps them and loses only the book.
+Debian's libquickfix-doc ships them prebuilt (and gzipped) beside their
+sources. `ordermatch` is a FIX 4.2 acceptor matching DAY limit orders,
+with sessions BUYER and SELLER against ORDERMATCH. It reads console
+commands on stdin (so stdin stays an open pipe; `#quit` stops it) and
+keeps its sequence numbers in a file store, so a restart keeps them and
+loses only the book. `executor` fills every limit order at once at its
+price, in any FIX version from 4.0 to 5.0: the FIX 4.4 counterparty.
 """
 
 from __future__ import annotations
@@ -13,12 +15,17 @@ import contextlib
 import gzip
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-DEBIAN_BINARY = Path("/usr/share/doc/libquickfix-doc/examples/ordermatch/.libs/ordermatch.gz")
+EXAMPLES = Path("/usr/share/doc/libquickfix-doc/examples")
+DEBIAN_BINARIES = {
+    "ordermatch": EXAMPLES / "ordermatch/.libs/ordermatch.gz",
+    "executor": EXAMPLES / "executor/C++/.libs/executor.gz",
+}
 SESSIONS = ("BUYER", "SELLER")
 COMP_ID = "ORDERMATCH"
 
@@ -27,20 +34,21 @@ class OrderMatchMissing(RuntimeError):
     pass
 
 
-def find_binary(work_dir: Path) -> Path:
-    """The ordermatch executable: $LIVEGATE_ORDERMATCH, or Debian's, unpacked."""
-    configured = os.environ.get("LIVEGATE_ORDERMATCH")
+def find_binary(work_dir: Path, example: str = "ordermatch") -> Path:
+    """The example's executable: $LIVEGATE_ORDERMATCH (or _EXECUTOR), or Debian's, unpacked."""
+    configured = os.environ.get(f"LIVEGATE_{example.upper()}")
     if configured:
         return Path(configured)
-    if not DEBIAN_BINARY.exists():
+    packaged = DEBIAN_BINARIES[example]
+    if not packaged.exists():
         raise OrderMatchMissing(
-            f"{DEBIAN_BINARY} not found: install Debian's libquickfix-doc and libquickfix17"
-            " (apt-get install libquickfix-doc libquickfix17), or set LIVEGATE_ORDERMATCH"
+            f"{packaged} not found: install Debian's libquickfix-doc and libquickfix17"
+            f" (apt-get install libquickfix-doc libquickfix17), or set LIVEGATE_{example.upper()}"
         )
-    target = work_dir / "ordermatch"
+    target = work_dir / example
     if not target.exists():
         work_dir.mkdir(parents=True, exist_ok=True)
-        with gzip.open(DEBIAN_BINARY) as source, target.open("wb") as out:
+        with gzip.open(packaged) as source, target.open("wb") as out:
             shutil.copyfileobj(source, out)
         target.chmod(0o755)
     return target
@@ -53,15 +61,26 @@ def free_port() -> int:
 
 
 class OrderMatch:
-    """One ordermatch process on a loopback port; restartable with its file store."""
+    """One ordermatch (or executor) process on a loopback port; restartable with its store."""
 
-    def __init__(self, directory: Path, port: int | None = None, heartbeat: int = 30) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        port: int | None = None,
+        heartbeat: int = 30,
+        example: str = "ordermatch",
+        begin_string: str = "FIX.4.2",
+        comp_id: str = COMP_ID,
+        sessions: tuple[str, ...] = SESSIONS,
+    ) -> None:
         self.directory = directory
         self.port = port or free_port()
-        self.binary = find_binary(directory)
+        self.example = example
+        self.comp_id = comp_id
+        self.binary = find_binary(directory, example)
         self.process: subprocess.Popen[bytes] | None = None
-        self.config = directory / "ordermatch.cfg"
-        sessions = "".join(f"\n[SESSION]\nTargetCompID={name}\n" for name in SESSIONS)
+        self.config = directory / f"{example}.cfg"
+        each = "".join(f"\n[SESSION]\nTargetCompID={name}\n" for name in sessions)
         self.config.write_text(
             "[DEFAULT]\n"
             "ConnectionType=acceptor\n"
@@ -72,11 +91,11 @@ class OrderMatch:
             "EndTime=00:00:00\n"
             f"FileStorePath={directory / 'store'}\n"
             "UseDataDictionary=N\n"
-            "BeginString=FIX.4.2\n"
+            f"BeginString={begin_string}\n"
             f"HeartBtInt={heartbeat}\n"
-            f"SenderCompID={COMP_ID}\n" + sessions
+            f"SenderCompID={comp_id}\n" + each
         )
-        self.log = directory / "ordermatch.log"
+        self.log = directory / f"{example}.log"
 
     def start(self, timeout: float = 10.0) -> None:
         with self.log.open("ab") as log:
@@ -90,24 +109,27 @@ class OrderMatch:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"ordermatch exited: {self.log.read_text()[-2000:]}")
+                raise RuntimeError(f"{self.example} exited: {self.log.read_text()[-2000:]}")
             with (
                 contextlib.suppress(OSError),
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
             ):
                 return
             time.sleep(0.05)
-        raise TimeoutError(f"ordermatch did not listen on {self.port}")
+        raise TimeoutError(f"{self.example} did not listen on {self.port}")
 
     def stop(self) -> None:
-        """`#quit` on its console; killed if it does not go."""
+        """`#quit` on its console (executor: SIGINT); killed if it does not go."""
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
         with contextlib.suppress(OSError):
             assert process.stdin is not None
-            process.stdin.write(b"#quit\n")
-            process.stdin.flush()
+            if self.example == "ordermatch":
+                process.stdin.write(b"#quit\n")
+                process.stdin.flush()
+            else:
+                process.send_signal(signal.SIGINT)
         try:
             process.wait(5)
         except subprocess.TimeoutExpired:
@@ -120,6 +142,15 @@ class OrderMatch:
         if process is not None and process.poll() is None:
             process.kill()
             process.wait()
+
+    def pause(self) -> None:
+        """SIGSTOP: it stops answering and heartbeating, its sockets stay open (a stall)."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
 
     def __enter__(self) -> OrderMatch:
         self.start()
