@@ -32,7 +32,13 @@ import simplefix
 
 from livegate.broker.adapter import Capabilities
 from livegate.broker.errors import BrokerNetworkError, BrokerRejected, UnknownOutcome
-from livegate.broker.fix.session import FixSession, FixSessionConfig, FixSessionError, text
+from livegate.broker.fix.session import (
+    FixSession,
+    FixSessionConfig,
+    FixSessionError,
+    text,
+    utc_timestamp,
+)
 from livegate.model.account import AccountSnapshot
 from livegate.model.enums import OrderStatus, OrderType, RejectReason, Side, TimeInForce
 from livegate.model.orders import OrderIntent
@@ -162,7 +168,7 @@ class FixAdapter:
             (21, b"1"),
             (55, intent.symbol.encode()),
             (54, SIDE[intent.side]),
-            (60, _now()),
+            (60, utc_timestamp()),
             (38, _number(intent.quantity)),
             (40, ORD_TYPE[intent.order_type]),
             (59, TIF.get(intent.time_in_force, b"0")),
@@ -186,7 +192,7 @@ class FixAdapter:
             (55, intent.symbol.encode()),
             (54, SIDE[intent.side]),
             (38, _number(intent.quantity)),
-            (60, _now()),
+            (60, utc_timestamp()),
         ]
         if broker_order_id:
             fields.append((37, broker_order_id.encode()))
@@ -325,7 +331,3 @@ def _original_id(m: simplefix.FixMessage) -> str | None:
 def _broker_id(m: simplefix.FixMessage) -> str | None:
     value = text(m, 37)
     return value if value and value != "NONE" else None
-
-
-def _now() -> bytes:
-    return datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")[:-3].encode()

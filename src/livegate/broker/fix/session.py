@@ -35,6 +35,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import simplefix
@@ -132,6 +133,11 @@ def parse_one(raw: bytes) -> simplefix.FixMessage:
     return message
 
 
+def utc_timestamp() -> bytes:
+    """A FIX UTCTimestamp with milliseconds."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")[:-3].encode()
+
+
 def text(message: simplefix.FixMessage, tag: int) -> str | None:
     value = message.get(tag)
     return value.decode(errors="replace") if value is not None else None
@@ -179,6 +185,7 @@ class FixSession:
         self._tasks = [asyncio.create_task(self._read_loop(), name="fix-reader")]
         if cfg.reset_on_logon:
             self.store.reset()
+        had_history = self.store.next_in > 1  # before this logon's own message counts
         logon = [(98, b"0"), (108, str(cfg.heartbeat_interval).encode())]
         if cfg.reset_on_logon:
             logon.append((141, b"Y"))
@@ -198,8 +205,8 @@ class FixSession:
             raise FixSessionError(f"logon refused by {cfg.target_comp_id}: {reason}")
         self.logged_on = True
         self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name="fix-heartbeat"))
-        if self._first_logon and cfg.rerequest_on_start and self.store.next_in > 1:
-            begin = max(1, self.store.next_in - cfg.rerequest_on_start)
+        if self._first_logon and cfg.rerequest_on_start and had_history:
+            begin = max(1, self.store.next_in - 1 - cfg.rerequest_on_start)
             await self._send(b"2", [(7, str(begin).encode()), (16, b"0")])
         self._first_logon = False
 
@@ -302,7 +309,8 @@ class FixSession:
 
     def _gap_fill(self, seq: int, new_seq: int) -> bytes:
         fields = [(123, b"Y"), (36, str(new_seq).encode())]
-        return self._encode(b"4", seq, fields, poss_dup=b"")
+        # A PossDup needs an OrigSendingTime; a gap fill has no original: now.
+        return self._encode(b"4", seq, fields, poss_dup=utc_timestamp())
 
     # -- receiving -----------------------------------------------------------------
     async def _read_loop(self) -> None:
