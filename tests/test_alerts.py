@@ -255,6 +255,7 @@ def test_authentication_failure_is_p0_until_a_connect_succeeds() -> None:
     async def run() -> None:
         gateway, broker = scripted_gateway()
         gateway.config.reconnect_delay = 0.01
+        gateway.config.auth_retry_delay = 0.05
         await gateway.start()
         engine, seen = engine_for(gateway, disconnected_after=3600)
         broker.connect_error = BrokerAuthError("invalid API key")

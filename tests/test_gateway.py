@@ -208,6 +208,8 @@ def test_unreachable_broker_denies_and_timeout_is_unknown_never_rejected() -> No
         broker.place_error = BrokerNetworkError("down")
         denied = await gateway.submit_order(limit("n-1"))
         assert denied.status is S.REJECTED and denied.reject_reason is RejectReason.NOT_READY
+        # Certainly not sent, so safe to try again: the policy's two retries, then refused.
+        assert broker.placed["n-1"] == 1 + gateway.config.retry.network_retries
         broker.place_error = UnknownOutcome("timed out")
         unknown = await gateway.submit_order(limit("u-1"))
         assert unknown.status is S.UNKNOWN

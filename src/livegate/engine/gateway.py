@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import secrets
 import sys
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
@@ -32,7 +33,9 @@ from livegate.broker.errors import (
 )
 from livegate.engine.control import read_trading_state_command
 from livegate.engine.deadlines import Deadlines
+from livegate.engine.health import ClockSkewError, HealthCheck
 from livegate.engine.order_book import OrderBook, external_key
+from livegate.engine.retry import RetryPolicy, TokenBucket, call_with_retry
 from livegate.journal.journal import Journal
 from livegate.model.account import CashBalance, Position
 from livegate.model.enums import ConnectionState, OrderStatus, RejectReason, TradingState
@@ -98,6 +101,20 @@ class GatewayConfig:
         the GIL back within this long instead of the default 5 ms; measured:
         SQLite batch inserts 303k rows/s beside a busy thread at 5 ms, 439k at
         1 ms. None leaves the host's setting alone.
+    heartbeat_interval: how often the broker's liveness is checked with a
+        heartbeat round trip (None: never); one that takes longer than
+        `heartbeat_timeout` drops the connection, which then reconnects.
+    degraded_latency / max_clock_skew: a heartbeat slower than this, or a
+        broker clock further off than this, makes the connection DEGRADED
+        (orders still go out). At start, a skew beyond max_clock_skew
+        refuses to start.
+    reconnect_delay / reconnect_max_delay: exponential backoff with jitter
+        between reconnect attempts; a refused credential waits at least
+        `auth_retry_delay`, so we never hammer a broker with a bad key.
+    retry: how a place or cancel that certainly did not reach the broker,
+        or was throttled, is tried again (engine/retry.py).
+    broker_rate_limit / broker_rate_burst: a client-side token bucket on
+        places and cancels, to stay under the broker's published limit.
     """
 
     account: str = "default"
@@ -110,6 +127,14 @@ class GatewayConfig:
     gil_switch_interval: float | None = 0.0005
     reconnect_delay: float = 0.5
     reconnect_max_delay: float = 30.0
+    auth_retry_delay: float = 30.0
+    heartbeat_interval: float | None = 2.0
+    heartbeat_timeout: float = 3.0
+    degraded_latency: float = 0.5
+    max_clock_skew: float = 2.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    broker_rate_limit: float | None = None
+    broker_rate_burst: int | None = None
     control_dir: Path | None = None  # where `livegate trading-state` drops commands
 
 
@@ -161,6 +186,18 @@ class Gateway:
         self.last_connect_error: BaseException | None = None  # cleared once connected
         self.reconnects = 0
         self.connected_ns = 0  # when the current broker session began
+        self.health: list[HealthCheck] = []  # the start-up checks of the last start
+        self.heartbeat_rtt: float | None = None
+        self.throttled = 0  # broker throttling answers seen
+        self.last_throttled = 0.0
+        self.clock_skew: float | None = None  # broker clock minus ours, seconds
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        cfg = self.config
+        self._bucket = (
+            TokenBucket(cfg.broker_rate_limit, cfg.broker_rate_burst)
+            if cfg.broker_rate_limit
+            else None
+        )
         # Called with each new connection state (metrics, alerts, a status view).
         self.on_connection_state: list[Callable[[ConnectionState], None]] = []
         self._stopping = False
@@ -204,11 +241,16 @@ class Gateway:
                 if task is not None:
                     task.cancel()
             self._ingest_task = self._resolver_task = None
+            self._set_connection(ConnectionState.DISCONNECTED)
             await self.adapter.close()
             await self.journal.close()
             raise
         self._running = True
         self._set_connection(ConnectionState.READY)
+        if self.config.heartbeat_interval:
+            self._heartbeat_task = asyncio.create_task(
+                self._watch_heartbeats(self.config.heartbeat_interval), name="livegate-heartbeat"
+            )
         if self.order_log is not None or self.metrics is not None:
             self._observer_tick = asyncio.create_task(self._tick(), name="livegate-observe")
 
@@ -225,18 +267,19 @@ class Gateway:
 
     async def _connect_and_recover(self) -> None:
         self._record_nowait(GatewayStarted(time.time_ns(), self.adapter.name, __version__))
-        self._set_connection(ConnectionState.CONNECTING)
+        self.health = []
         try:
-            await self.adapter.connect()
+            await self._check("connect", self._open_session())
         except Exception as exc:
             self.last_connect_error = exc
             self._set_connection(ConnectionState.DISCONNECTED)
             raise
-        self.last_connect_error = None
-        self.connected_ns = time.time_ns()
         self._set_connection(ConnectionState.SYNCING)
+        if self.config.heartbeat_interval:
+            await self._check("heartbeat", self._startup_heartbeat())
+        account = await self._check("account", self.adapter.account())
         if self.book.baseline is None:
-            await self._record(AccountBaseline(await self.adapter.account()))
+            await self._record(AccountBaseline(account))
         self._ingest_task = asyncio.create_task(self._ingest_stream(), name="livegate-ingest")
         for order in [
             o
@@ -255,14 +298,96 @@ class Gateway:
             await self._record(
                 SubmitUnknown(order.client_order_id, "in flight at restart", time.time_ns())
             )
-        await self.recover(restart=True)
+        await self._check("recovery sync", self.recover(restart=True))
         await self._apply_control_commands()  # a halt issued while we were down holds
         self._resolver_task = asyncio.create_task(self._resolve_loop(), name="livegate-resolver")
+
+    async def _check(self, name: str, step: Awaitable[T]) -> T:
+        """One start-up health check, timed and kept in `health`; a failure stops the start."""
+        started = time.perf_counter()
+        try:
+            result = await step
+        except Exception as exc:
+            ms = (time.perf_counter() - started) * 1e3
+            self.health.append(HealthCheck(name, False, f"{type(exc).__name__}: {exc}", ms))
+            log.error("start-up check %r failed: %s", name, exc)
+            exc.add_note(f"livegate: the start-up check {name!r} failed; nothing was sent")
+            raise
+        ms = (time.perf_counter() - started) * 1e3
+        self.health.append(HealthCheck(name, True, "", ms))
+        return result
+
+    async def _open_session(self) -> None:
+        """Connect, then authenticate where the adapter does that as its own step."""
+        self._set_connection(ConnectionState.CONNECTING)
+        await self.adapter.connect()
+        authenticate = getattr(self.adapter, "authenticate", None)
+        if authenticate is not None:
+            self._set_connection(ConnectionState.AUTHENTICATING)
+            await authenticate()
+        self.last_connect_error = None
+        self.connected_ns = time.time_ns()
+
+    async def _startup_heartbeat(self) -> None:
+        _, skew = await self._heartbeat_once()
+        if skew is not None and abs(skew) > self.config.max_clock_skew:
+            raise ClockSkewError(
+                f"broker clock is {skew:+.3f}s from ours (limit {self.config.max_clock_skew:g}s)"
+            )
+        self.health.append(
+            HealthCheck(
+                "clock skew", True, "broker gives no clock" if skew is None else f"{skew:+.4f}s", 0
+            )
+        )
+
+    async def _heartbeat_once(self) -> tuple[float, float | None]:
+        """A heartbeat round trip: (seconds, broker clock minus ours or None)."""
+        started = time.perf_counter()
+        sent_ns = time.time_ns()
+        broker_ns = await asyncio.wait_for(self.adapter.heartbeat(), self.config.heartbeat_timeout)
+        rtt = time.perf_counter() - started
+        skew = None
+        if broker_ns:
+            skew = (broker_ns - (sent_ns + int(rtt * 5e8))) / 1e9  # against our midpoint
+        self.heartbeat_rtt, self.clock_skew = rtt, skew
+        return rtt, skew
+
+    async def _watch_heartbeats(self, interval: float) -> None:
+        """Tell a quiet broker from a dead one; mark the connection DEGRADED while slow."""
+        cfg = self.config
+        while True:
+            await asyncio.sleep(interval)
+            if self.connection_state not in (ConnectionState.READY, ConnectionState.DEGRADED):
+                continue  # the reconnect loop owns the connection now
+            try:
+                rtt, skew = await self._heartbeat_once()
+            except Exception as exc:
+                log.warning("heartbeat failed (%r): dropping the connection to reconnect", exc)
+                await self._abort_connection()
+                continue
+            slow = rtt > cfg.degraded_latency or (
+                skew is not None and abs(skew) > cfg.max_clock_skew
+            )
+            if slow and self.connection_state is ConnectionState.READY:
+                log.warning("broker connection degraded: rtt %.3fs, skew %s", rtt, skew)
+                self._set_connection(ConnectionState.DEGRADED)
+            elif not slow and self.connection_state is ConnectionState.DEGRADED:
+                self._set_connection(ConnectionState.READY)
+
+    async def _abort_connection(self) -> None:
+        abort = getattr(self.adapter, "abort", None)
+        if abort is not None:
+            abort()
+        else:
+            await self.adapter.close()
 
     async def stop(self) -> None:
         self._running = False
         self._set_connection(ConnectionState.DISCONNECTED)
         self._stopping = True
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            self._heartbeat_task = None
         if self._resolver_task is not None:
             self._resolver_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -346,7 +471,12 @@ class Gateway:
         deadlines = self._place_deadlines
         deadlines.arm(coid)  # covers the adapter call only, never our own journal waits
         try:
-            result: str | BaseException | None = await self.adapter.place(intent)
+            if self._bucket is not None:
+                await self._bucket.acquire()
+            try:
+                result: str | BaseException | None = await self.adapter.place(intent)
+            except (BrokerNetworkError, BrokerThrottled) as first:
+                result = await self._retry(first, lambda: self.adapter.place(intent))
         except asyncio.CancelledError:
             if not deadlines.expired(coid):
                 # The caller gave up mid-send; whether it went out is unknown.
@@ -491,7 +621,8 @@ class Gateway:
                 results: Sequence[str | BaseException | None] = await place_many(intents)
             else:
                 results = await asyncio.gather(
-                    *(self.adapter.place(intent) for intent in intents), return_exceptions=True
+                    *(self._place_with_retry(intent) for intent in intents),
+                    return_exceptions=True,
                 )
         except asyncio.CancelledError:
             if not deadlines.expired(key):
@@ -507,6 +638,25 @@ class Gateway:
         finally:
             deadlines.disarm(key)
         return results
+
+    async def _place_with_retry(self, intent: OrderIntent) -> str | None:
+        if self._bucket is not None:
+            await self._bucket.acquire()
+        try:
+            return await self.adapter.place(intent)
+        except (BrokerNetworkError, BrokerThrottled) as first:
+            return await self._retry(first, lambda: self.adapter.place(intent))
+
+    async def _retry(self, first: BaseException, call: Callable[[], Awaitable[T]]) -> T:
+        """A request that certainly did not reach the broker, or was throttled, again.
+
+        Only here, off the fast path; the policy is engine/retry.py's. The
+        caller's deadline still bounds the whole.
+        """
+        if isinstance(first, BrokerThrottled):
+            self.throttled += 1
+            self.last_throttled = time.monotonic()
+        return await call_with_retry(call, self.config.retry, self._bucket, first)
 
     def _place_outcome(self, coid: str, result: str | BaseException | None) -> JournalEvent | None:
         """What the answer to place() means for the order, as the event to journal."""
@@ -578,7 +728,12 @@ class Gateway:
             self.metrics.cancels.inc()
         deadlines.arm(coid)
         try:
-            await self.adapter.cancel(coid, boid)
+            if self._bucket is not None:
+                await self._bucket.acquire()
+            try:
+                await self.adapter.cancel(coid, boid)
+            except (BrokerNetworkError, BrokerThrottled) as first:
+                await self._retry(first, lambda: self.adapter.cancel(coid, boid))
         except asyncio.CancelledError:
             if not deadlines.expired(coid):
                 raise
@@ -879,11 +1034,10 @@ class Gateway:
         """Consume the report stream; when it ends while we run, reconnect and recover.
 
         Between the drop and the end of the recovery sync, new orders are
-        refused (NOT_READY), never queued. Backoff doubles up to
-        `reconnect_max_delay`. The full connection supervisor (heartbeats,
-        health checks, retry policies) builds on this.
+        refused (NOT_READY), never queued. The heartbeat watch drops a
+        connection that stopped answering, which ends the stream and brings
+        us here too.
         """
-        delay = self.config.reconnect_delay
         while True:
             try:
                 async for report in self.adapter.reports():
@@ -900,22 +1054,19 @@ class Gateway:
                 self.metrics.disconnects.inc()
             self._set_connection(ConnectionState.DISCONNECTED)
             log.warning("broker connection lost; reconnecting")
+            attempt = 0
             while not self._stopping:
-                await asyncio.sleep(delay)
-                self._set_connection(ConnectionState.CONNECTING)
+                await asyncio.sleep(self._reconnect_wait(attempt))
+                attempt += 1
                 try:
-                    await self.adapter.connect()
-                    self.last_connect_error = None
-                    self.connected_ns = time.time_ns()
+                    await self._open_session()
                     break
                 except Exception as exc:
                     self.last_connect_error = exc
                     self._set_connection(ConnectionState.DISCONNECTED)
-                    log.warning("reconnect failed: %r; retrying in %.1fs", exc, delay)
-                    delay = min(delay * 2, self.config.reconnect_max_delay)
+                    log.warning("reconnect attempt %d failed: %r", attempt, exc)
             if self._stopping:
                 return
-            delay = self.config.reconnect_delay
             self.reconnects += 1
             if self.metrics is not None:
                 self.metrics.reconnects.inc()
@@ -924,8 +1075,18 @@ class Gateway:
                 await self.recover()
             except Exception:
                 log.exception("recovery after reconnect failed; reconnecting again")
+                await self._abort_connection()
                 continue
             self._set_connection(ConnectionState.READY)
+
+    def _reconnect_wait(self, attempt: int) -> float:
+        """Exponential backoff with equal jitter; a refused credential waits longer."""
+        cfg = self.config
+        ceiling = min(cfg.reconnect_max_delay, cfg.reconnect_delay * (2**attempt))
+        wait: float = ceiling / 2 + random.uniform(0, ceiling / 2)
+        if isinstance(self.last_connect_error, BrokerAuthError):
+            wait = max(wait, cfg.auth_retry_delay)  # a bad key does not improve by asking
+        return wait
 
     def _set_connection(self, state: ConnectionState) -> None:
         """One place for the connection state: readiness, the gauge, the hooks."""

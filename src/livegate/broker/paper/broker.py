@@ -76,7 +76,13 @@ class PaperFunded(msgspec.Struct, frozen=True, tag="paper_funded"):
     currency: str
 
 
-PaperEvent = PaperOrder | TradeReport | PaperDuplicate | PaperFunded
+class PaperForgotten(msgspec.Struct, frozen=True, tag="paper_forgotten"):
+    """An order the broker lost with its book (a simulated restart without state)."""
+
+    broker_order_id: str
+
+
+PaperEvent = PaperOrder | TradeReport | PaperDuplicate | PaperFunded | PaperForgotten
 
 
 @dataclass
@@ -121,6 +127,7 @@ class PaperBroker:
         self.next_order_no = 1
         self.duplicate_place_attempts = 0
         self.clock_ns = 0
+        self.fill_parts = 1  # > 1: each fill is split into this many partial fills
         self._dirty: dict[str, PaperOrder] = {}
         self._unsaved: list[msgspec.Struct] = []  # trades and refusals not yet saved
         self.outbox: list[BrokerReport] = []
@@ -147,6 +154,10 @@ class PaperBroker:
                 )
             elif isinstance(event, PaperDuplicate):
                 self.duplicate_place_attempts += 1
+            elif isinstance(event, PaperForgotten):
+                lost = self.orders.pop(event.broker_order_id, None)
+                if lost is not None:
+                    self.by_client_id.pop(lost.client_order_id, None)
         for order in self.orders.values():
             if order.status.is_open:
                 self.resting.setdefault(order.symbol, []).append(order)
@@ -252,6 +263,17 @@ class PaperBroker:
         if resting and order in resting:
             resting.remove(order)
 
+    def forget_open_orders(self) -> list[str]:
+        """Lose every open order without a word, as a broker restarting without its book."""
+        lost = [o for o in self.orders.values() if o.status.is_open]
+        for order in lost:
+            del self.orders[order.broker_order_id]
+            self.by_client_id.pop(order.client_order_id, None)
+            self._dirty.pop(order.broker_order_id, None)
+            self._unsaved.append(PaperForgotten(order.broker_order_id))
+        self.resting.clear()
+        return [o.client_order_id for o in lost]
+
     def find(self, client_order_id: str | None, broker_order_id: str | None) -> PaperOrder | None:
         if broker_order_id:
             return self.orders.get(broker_order_id)
@@ -297,7 +319,13 @@ class PaperBroker:
             quote.ask_size -= qty
         else:
             quote.bid_size -= qty
-        self._fill(order, qty, px)
+        parts = min(self.fill_parts, int(qty)) if qty >= 2 else 1
+        if parts <= 1:
+            self._fill(order, qty, px)
+            return
+        each = (qty / parts).to_integral_value(rounding="ROUND_DOWN")
+        for i in range(parts):
+            self._fill(order, each if i < parts - 1 else qty - each * (parts - 1), px)
 
     def _fill(self, order: PaperOrder, qty: Decimal, price: Decimal) -> None:
         cfg = self.config
