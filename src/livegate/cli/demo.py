@@ -19,19 +19,13 @@ from pathlib import Path
 from livegate.broker.paper import PaperAdapter, PaperConfig
 from livegate.engine import Gateway, GatewayConfig
 from livegate.journal import Journal, SQLiteStore
-from livegate.model import Instrument, InstrumentRegistry, OrderRequest, OrderSnapshot, OrderStatus
+from livegate.model import OrderRequest, OrderSnapshot, OrderStatus
+from livegate.model.samples import DEMO_START_PRICES, demo_instruments
 
 D = Decimal
 
-DEMO_INSTRUMENTS = InstrumentRegistry(
-    [
-        Instrument("AAPL", D("0.01"), currency="USD", exchange="XNAS"),
-        Instrument("MSFT", D("0.01"), currency="USD", exchange="XNAS"),
-        Instrument("SPY", D("0.01"), currency="USD", exchange="ARCX"),
-        Instrument("TSLA", D("0.01"), currency="USD", exchange="XNAS"),
-    ]
-)
-START_PRICES = {"AAPL": D("190.00"), "MSFT": D("410.00"), "SPY": D("520.00"), "TSLA": D("240.00")}
+DEMO_INSTRUMENTS = demo_instruments()
+START_PRICES = DEMO_START_PRICES
 
 
 @dataclass

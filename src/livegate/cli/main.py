@@ -20,6 +20,7 @@ from livegate.broker.paper import PaperAdapter
 from livegate.cli.demo import STATUS_ORDER, DemoResult, run_demo
 from livegate.cli.fix_demo import run_fix_demo
 from livegate.cli.service import serve_command, status_command
+from livegate.cli.sim import drill_command, sim_broker_command
 from livegate.drills.capture import CaptureError, read_capture
 from livegate.drills.ordermatch import OrderMatchMissing, find_binary
 from livegate.drills.replay import ReplayResult, replay
@@ -46,6 +47,8 @@ app = typer.Typer(
 console = Console()
 app.command("serve")(serve_command)
 app.command("status")(status_command)
+app.command("sim-broker")(sim_broker_command)
+app.command("drill")(drill_command)
 
 
 @app.callback()

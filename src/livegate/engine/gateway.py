@@ -581,6 +581,11 @@ class Gateway:
             raise ValueError("a trading state change needs who and why")
         await self._record(TradingStateChanged(new_state, who, why, time.time_ns()))
 
+    def set_broker_rate_limit(self, rate: float | None, burst: int | None = None) -> None:
+        """Places and cancels per second we allow ourselves (None: no limit), e.g. when
+        the broker publishes a new limit; takes effect for the next request."""
+        self._bucket = TokenBucket(rate, burst) if rate else None
+
     def set_reference_price(self, symbol: str, price: Decimal) -> None:
         """Last trade or mid for the price band and for valuing market orders."""
         self.risk.set_reference_price(symbol, price, time.time_ns())
@@ -801,11 +806,17 @@ class Gateway:
             seen.add(order.client_order_id)
             if order.status is not report.status or (report.cum_qty or 0) > order.reported_cum_qty:
                 self._ingest(report, "sync")
-            if lost_cancels and order.status is OrderStatus.PENDING_CANCEL:
+            if (
+                order.status is OrderStatus.PENDING_CANCEL
+                and order.client_order_id not in self._cancels_in_flight
+                and (lost_cancels or order.updated_ns <= started_ns)
+            ):
+                # Still open at the broker, and no cancel of ours is on its way
+                # (one cut off by a drop failed with the connection): it was lost.
                 lost = CancelRejectReport(
                     order.client_order_id,
                     order.broker_order_id,
-                    "cancel not received by the broker before restart",
+                    "cancel not received by the broker before the connection was lost",
                 )
                 self._ingest(lost, "sync")
         await self._settle()

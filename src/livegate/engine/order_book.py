@@ -112,6 +112,11 @@ class Anomalies:
     EXTERNAL_ORDER = "EXTERNAL_ORDER"
 
 
+def _execution_order(fill: Fill) -> int:
+    """The broker's time; a stable sort keeps arrival order among equal or missing times."""
+    return fill.ts_ns
+
+
 class OrderBook:
     def __init__(
         self,
@@ -136,6 +141,7 @@ class OrderBook:
         self.diffs: dict[str, Diff] = {}  # every diff ever, resolved ones included
         self.alerts: list[AlertChanged] = []  # every alert change, in order
         self._multipliers: dict[str, Decimal] = {}
+        self._last_fill_ns: dict[str, int] = {}  # broker time of the latest fill applied
 
     # -- lookups ---------------------------------------------------------
     def find(self, client_order_id: str | None, broker_order_id: str | None) -> Order | None:
@@ -391,6 +397,11 @@ class OrderBook:
                 trade.fee,
                 self._multiplier(order.symbol),
             )
+            last = self._last_fill_ns.get(order.symbol, 0)
+            if trade.ts_ns < last:
+                self._reposition(order.symbol)  # reported out of execution order
+            else:
+                self._last_fill_ns[order.symbol] = trade.ts_ns
         self._after_fill(order, key)
         self.on_change(order, fill)
 
@@ -447,10 +458,21 @@ class OrderBook:
                 break
         return replaced
 
+    def _reposition(self, symbol: str) -> None:
+        """One symbol's position from the baseline and its fills in the broker's time order."""
+        start = None
+        if self.baseline is not None:
+            start = next((p for p in self.baseline.positions if p.symbol == symbol), None)
+        multiplier = self._multiplier(symbol)
+        fills = sorted((f for f in self.fills if f.symbol == symbol), key=_execution_order)
+        self.ledger.rebuild_position(
+            symbol, start, ((f.side, f.quantity, f.price, multiplier) for f in fills)
+        )
+
     def _rebuild_ledger(self) -> None:
         """Recompute positions and cash from the baseline and every fill (rare path)."""
         ledger = Ledger.from_snapshot(self.baseline) if self.baseline else Ledger()
-        for fill in self.fills:
+        for fill in sorted(self.fills, key=_execution_order):
             ledger.apply_fill(
                 fill.symbol,
                 fill.side,

@@ -7,6 +7,7 @@ the remainder at the fill price.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 from livegate.model.account import AccountSnapshot, CashBalance, Position
@@ -51,6 +52,10 @@ class Ledger:
         signed = quantity if side is Side.BUY else -quantity
         self.cash -= signed * price * multiplier + fee
         self.fees_paid += fee
+        self._move(symbol, signed, price, multiplier)
+
+    def _move(self, symbol: str, signed: Decimal, price: Decimal, multiplier: Decimal) -> None:
+        """The position side of a fill: quantity, cost basis, realized P&L."""
         old = self.positions.get(symbol)
         qty = old.quantity if old else ZERO
         realized = old.realized_pnl if old else ZERO
@@ -71,6 +76,28 @@ class Ledger:
         self._cost[symbol] = cost
         avg = cost / new_qty if new_qty else ZERO
         self.positions[symbol] = Position(symbol, new_qty, avg, realized)
+
+    def rebuild_position(
+        self,
+        symbol: str,
+        start: Position | None,
+        fills: Iterable[tuple[Side, Decimal, Decimal, Decimal]],
+    ) -> None:
+        """One symbol's position again from `start` and its fills (side, qty, price,
+        multiplier) in execution order; cash is not touched (it does not depend on order).
+
+        The average price and realized P&L do depend on the order fills
+        happened in, so a fill reported out of execution order is placed
+        where it belongs by recomputing its symbol, not by appending it.
+        """
+        if start is None:
+            self.positions.pop(symbol, None)
+            self._cost.pop(symbol, None)
+        else:
+            self.positions[symbol] = start
+            self._cost[symbol] = start.quantity * start.avg_price
+        for side, quantity, price, multiplier in fills:
+            self._move(symbol, quantity if side is Side.BUY else -quantity, price, multiplier)
 
     def set_position(self, symbol: str, quantity: Decimal, avg_price: Decimal) -> None:
         """Take a position as stated (a reconciliation decision), keeping realized P&L."""

@@ -47,6 +47,7 @@ class Faults:
     duplicate: bool = False  # every report is sent twice
     reorder: bool = False  # reports are held in small windows and sent backwards
     throttle_rate: float = 0.0  # > 0: place/cancel beyond this many per second are refused
+    throttle_burst: float = 5.0
     retry_after: float = 0.2
     fail_auth: bool = False
     down_until: float = 0.0  # monotonic; new connections are refused
@@ -97,11 +98,15 @@ class SimBroker:
         self.control_port = 0
 
     # -- life cycle ----------------------------------------------------------------
-    async def start(self, port: int = 0, control_port: int = 0) -> None:
-        await self._open_book()
-        self._server = await asyncio.start_server(self._client, self.host, port)
+    async def start(
+        self, port: int = 0, control_port: int = 0, forget_open_orders: bool = False
+    ) -> None:
+        await self._open_book(forget_open_orders)
+        self._server = await asyncio.start_server(self._client, self.host, port, reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
-        self._control = await asyncio.start_server(self._control_client, self.host, control_port)
+        self._control = await asyncio.start_server(
+            self._control_client, self.host, control_port, reuse_address=True
+        )
         self.control_port = self._control.sockets[0].getsockname()[1]
         self._beats = asyncio.create_task(self._heartbeats())
 
@@ -190,6 +195,7 @@ class SimBroker:
             session.writer.close()
             return False
         self.auth_attempts += 1
+        await self._unstalled()  # a stalled broker does not answer a logon either
         key = str(request.args.get("api_key", ""))
         if request.op != "auth" or self.faults.fail_auth or key not in self.api_keys:
             # The key itself is never echoed, logged or kept.
@@ -255,7 +261,8 @@ class SimBroker:
         if rate <= 0:
             return
         now = time.monotonic()
-        self._tokens = min(rate, self._tokens + (now - self._refilled) * rate)
+        burst = self.faults.throttle_burst
+        self._tokens = min(burst, self._tokens + (now - self._refilled) * rate)
         self._refilled = now
         if self._tokens < 1:
             raise _Throttled(f"over {rate:g} requests/s", self.faults.retry_after)
@@ -343,7 +350,8 @@ class SimBroker:
         elif op == "throttle":
             f.throttle_rate = float(args.get("rate", 0))
             f.retry_after = float(args.get("retry_after", 0.2))
-            self._tokens, self._refilled = f.throttle_rate, now
+            f.throttle_burst = float(args.get("burst", 5))
+            self._tokens, self._refilled = f.throttle_burst, now
         elif op == "fail_auth":
             f.fail_auth = bool(args.get("on", True))
             if f.fail_auth and args.get("drop", True):

@@ -16,6 +16,7 @@ it has recorded.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -329,6 +330,9 @@ class PaperBroker:
 
     def _fill(self, order: PaperOrder, qty: Decimal, price: Decimal) -> None:
         cfg = self.config
+        # Each execution gets its own, later time: the order of executions is
+        # what average prices are computed in, on both sides.
+        self.clock_ns = max(self.clock_ns + 1, time.time_ns())
         notional = qty * price
         fee = (notional * cfg.fee_rate).quantize(CENT, ROUND_HALF_UP)
         if fee < cfg.min_fee:

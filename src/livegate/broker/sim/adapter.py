@@ -33,7 +33,9 @@ from livegate.model.orders import OrderIntent
 from livegate.model.reports import BrokerReport, OrderReport, TradeReport
 from livegate.model.secret import Secret
 
-NOT_SENT_IF_DROPPED = frozenset(("order_status", "open_orders", "today_trades", "account", "ping"))
+NOT_SENT_IF_DROPPED = frozenset(
+    ("auth", "order_status", "open_orders", "today_trades", "account", "ping")
+)
 
 
 class SimAdapter:
@@ -56,6 +58,7 @@ class SimAdapter:
         self._queue: asyncio.Queue[BrokerReport | None] = asyncio.Queue()
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
+        self._alive = False  # the reader still reads: a request can be answered
 
     # -- session ----------------------------------------------------------------
     async def connect(self) -> None:
@@ -65,6 +68,7 @@ class SimAdapter:
             raise BrokerNetworkError(f"cannot reach {self.host}:{self.port}: {exc}") from exc
         self._writer = writer
         self._queue = asyncio.Queue()
+        self._alive = True
         self._reader_task = asyncio.create_task(self._read(reader), name="sim-reader")
         try:
             hello = await asyncio.wait_for(
@@ -138,7 +142,8 @@ class SimAdapter:
 
     async def _request(self, op: str, args: dict[str, Any]) -> Any:
         writer = self._writer
-        if writer is None or writer.is_closing():
+        if writer is None or writer.is_closing() or not self._alive:
+            # Nothing was sent: no answer could ever come on this connection.
             raise BrokerNetworkError("not connected to the sim broker")
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -169,6 +174,7 @@ class SimAdapter:
         except (ConnectionError, OSError, msgspec.DecodeError):
             pass
         finally:
+            self._alive = False
             for op, future in pending.values():
                 if not future.done():
                     # A query lost with the connection did nothing; a place or

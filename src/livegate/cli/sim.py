@@ -1,0 +1,137 @@
+"""`livegate sim-broker`: the simulated broker as its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from livegate.sim import SimBroker
+
+KEYS_VARIABLE = "LIVEGATE_SIM_BROKER_KEYS"
+
+
+def sim_broker_command(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the broker keeps its book.")
+    ] = Path("livegate-sim"),
+    port: Annotated[int, typer.Option("--port", help="Trading port (0: any free one).")] = 7001,
+    control_port: Annotated[
+        int, typer.Option("--control-port", help="Fault-control port (0: any free one).")
+    ] = 7002,
+    environment: Annotated[
+        str, typer.Option("--environment", help="The environment this broker serves.")
+    ] = "sim",
+    keys_file: Annotated[
+        Path | None,
+        typer.Option("--keys-file", help=f"Accepted API keys, one a line (else ${KEYS_VARIABLE})."),
+    ] = None,
+    heartbeat: Annotated[
+        float, typer.Option("--heartbeat", help="Seconds between heartbeats.")
+    ] = 1.0,
+    forget_open_orders: Annotated[
+        bool,
+        typer.Option("--forget-open-orders", help="Start without the open orders (lost state)."),
+    ] = False,
+) -> None:
+    """Run the simulated broker on 127.0.0.1 (protocol: docs/sim-broker.md).
+
+    Prints one JSON line with its ports once it listens. Stops on SIGTERM or Ctrl-C.
+    """
+    if keys_file is not None:
+        keys = {k.strip() for k in keys_file.read_text().splitlines() if k.strip()}
+    else:
+        keys = {k.strip() for k in os.environ.get(KEYS_VARIABLE, "").split(",") if k.strip()}
+    if not keys:
+        typer.echo(f"error: no API keys: use --keys-file or set {KEYS_VARIABLE}", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> None:
+        broker = SimBroker(directory, keys, environment, heartbeat_interval=heartbeat)
+        await broker.start(port, control_port, forget_open_orders)
+        print(json.dumps({"port": broker.port, "control_port": broker.control_port}), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await broker.stop()
+
+    asyncio.run(run())
+    sys.exit(0)
+
+
+def drill_command(
+    scenario: Annotated[str, typer.Argument(help="A drill name, or all.")],
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Keep the drill's files here (default: temporary).")
+    ] = None,
+    orders: Annotated[int, typer.Option("--orders", min=9, help="Orders across the drill.")] = 300,
+    fast: Annotated[bool, typer.Option("--fast", help="Short timings (as the tests use).")] = False,
+) -> None:
+    """Run a failure drill against a sim broker it starts itself; exit 1 if it fails.
+
+    Drills: network-outage, stalled-connection, delayed-reports, partial-fills,
+    broker-restart, broker-restart-lost-state, duplicate-reports,
+    reordered-reports, throttling, auth-failure, or all.
+    """
+    import tempfile
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from livegate.drills.faults import SCENARIOS, DrillTimings, Verdict, run_drill
+
+    chosen = list(SCENARIOS) if scenario == "all" else [scenario]
+    unknown = [s for s in chosen if s not in SCENARIOS]
+    if unknown:
+        typer.echo(
+            f"error: unknown drill {unknown[0]!r}; choose from: all, {', '.join(SCENARIOS)}",
+            err=True,
+        )
+        raise typer.Exit(2)
+    timings = DrillTimings.fast() if fast else DrillTimings()
+    timings.orders = orders if not fast or orders != 300 else timings.orders
+    console = Console()
+    base = directory or Path(tempfile.mkdtemp(prefix="livegate-drill-"))
+    verdicts: list[Verdict] = []
+    for name in chosen:
+        with console.status(f"drill {name}…"):
+            verdict = asyncio.run(run_drill(name, base / name, timings))
+        verdicts.append(verdict)
+        table = Table(title=f"drill {name}: {'PASS' if verdict.passed else 'FAIL'}")
+        table.add_column("check")
+        table.add_column("", justify="center")
+        table.add_column("detail")
+        for check in verdict.checks:
+            table.add_row(check.name, "[green]ok[/]" if check.ok else "[red]FAIL[/]", check.detail)
+        recovery = (
+            f"{verdict.recovery_seconds:.2f}s" if verdict.recovery_seconds is not None else "-"
+        )
+        table.caption = (
+            f"{verdict.orders} orders, {verdict.fills} fills, recovery {recovery},"
+            f" drill took {verdict.seconds:.1f}s"
+        )
+        console.print(table)
+    if len(verdicts) > 1:
+        summary = Table(title="drills")
+        for column in ("drill", "verdict", "recovery", "orders", "fills"):
+            summary.add_column(column)
+        for v in verdicts:
+            summary.add_row(
+                v.scenario,
+                "[green]PASS[/]" if v.passed else "[red]FAIL[/]",
+                f"{v.recovery_seconds:.2f}s" if v.recovery_seconds is not None else "-",
+                str(v.orders),
+                str(v.fills),
+            )
+        console.print(summary)
+    console.print(f"drill files in {base}")
+    if not all(v.passed for v in verdicts):
+        raise typer.Exit(1)

@@ -1,0 +1,167 @@
+"""Environment profiles (paper / sim / live) and the credentials each one trades with.
+
+A profile file is TOML; each `[profiles.NAME]` says which environment it
+trades in, which broker adapter to use, where its data lives, and where
+its credentials come from. Credentials are never in the profile file
+itself. `api_key` is a reference: `env:VARIABLE`, or
+`file:PATH:SECTION` for a TOML secrets file with `api_key` in `[SECTION]`.
+
+Credentials carry their environment. A key starts `lg_<environment>_`
+(as many brokers mark live and test keys), so a paper or sim key
+configured for the live profile, or any mismatch, refuses to start with a
+message that names the profile and the source but never the key. The key
+is a `Secret` from the moment it is read: it is masked when printed and
+never encoded into the journal, logs or snapshots.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from livegate.model.secret import Secret
+
+ENVIRONMENTS = ("paper", "sim", "live")
+BROKERS = ("paper", "sim", "fix")
+
+
+class ProfileError(Exception):
+    """A profile cannot be used as configured; the message says why (never a secret)."""
+
+
+class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    place_timeout: float | None = None
+    cancel_timeout: float | None = None
+    heartbeat_interval: float | None = None
+    heartbeat_timeout: float | None = None
+    reconnect_delay: float | None = None
+    reconnect_max_delay: float | None = None
+    auth_retry_delay: float | None = None
+    max_clock_skew: float | None = None
+    broker_rate_limit: float | None = None
+    broker_rate_burst: int | None = None
+
+
+class Profile(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    environment: str
+    broker: str
+    data_dir: str
+    account: str = "default"
+    host: str = "127.0.0.1"
+    port: int = 0
+    api_key: str = ""  # a reference: env:VAR or file:PATH:SECTION
+    reference: str = ""  # instrument reference file (CSV/TOML); the demo's for paper and sim
+    # FIX sessions
+    sender_comp_id: str = ""
+    target_comp_id: str = ""
+    begin_string: str = "FIX.4.2"
+    gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
+    name: str = ""  # filled from the table's name
+
+
+class _File(msgspec.Struct, forbid_unknown_fields=True):
+    profiles: dict[str, Profile]
+
+
+def load_profiles(path: Path) -> dict[str, Profile]:
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ProfileError(f"{path}: {exc}") from exc
+    try:
+        parsed = msgspec.convert(raw, _File)
+    except msgspec.ValidationError as exc:
+        raise ProfileError(f"{path}: {exc}") from exc
+    profiles: dict[str, Profile] = {}
+    for name, profile in parsed.profiles.items():
+        profile.name = name
+        if profile.environment not in ENVIRONMENTS:
+            raise ProfileError(
+                f"{path}: profile {name!r}: environment {profile.environment!r}"
+                f" is not one of {', '.join(ENVIRONMENTS)}"
+            )
+        if profile.broker not in BROKERS:
+            raise ProfileError(
+                f"{path}: profile {name!r}: broker {profile.broker!r}"
+                f" is not one of {', '.join(BROKERS)}"
+            )
+        base = path.parent
+        profile.data_dir = str((base / profile.data_dir).resolve())
+        if profile.reference:
+            profile.reference = str((base / profile.reference).resolve())
+        elif profile.environment == "live":
+            raise ProfileError(f"{path}: profile {name!r}: a live profile needs its reference file")
+        profiles[name] = profile
+    return profiles
+
+
+def key_environment(key: str) -> str | None:
+    """The environment a key was issued for, from its `lg_<environment>_` prefix."""
+    parts = key.split("_", 2)
+    if len(parts) == 3 and parts[0] == "lg" and parts[1] in ENVIRONMENTS and parts[2]:
+        return parts[1]
+    return None
+
+
+def resolve_api_key(profile: Profile, environ: dict[str, str] | None = None) -> Secret | None:
+    """The profile's key, checked against its environment. None for a paper profile without one."""
+    reference = profile.api_key
+    if not reference:
+        if profile.broker == "sim":
+            raise ProfileError(f"profile {profile.name!r}: the sim broker needs an api_key")
+        return None
+    kind, _, rest = reference.partition(":")
+    if kind == "env":
+        value = (environ if environ is not None else dict(os.environ)).get(rest, "")
+        if not value:
+            raise ProfileError(f"profile {profile.name!r}: environment variable {rest} is not set")
+    elif kind == "file":
+        value = _from_secrets_file(profile, rest)
+    else:
+        raise ProfileError(
+            f"profile {profile.name!r}: api_key must be env:VARIABLE or file:PATH:SECTION,"
+            " never the key itself"
+        )
+    issued_for = key_environment(value)
+    if issued_for is None:
+        raise ProfileError(
+            f"profile {profile.name!r}: the key from {reference} does not say its environment"
+            " (keys start lg_<paper|sim|live>_)"
+        )
+    if issued_for != profile.environment:
+        raise ProfileError(
+            f"profile {profile.name!r} trades in {profile.environment!r} but the key from"
+            f" {reference} is a {issued_for!r} key: refusing to start"
+        )
+    return Secret(value)
+
+
+def _from_secrets_file(profile: Profile, spec: str) -> str:
+    path_text, _, section = spec.rpartition(":")
+    if not path_text or not section:
+        raise ProfileError(f"profile {profile.name!r}: file credentials need file:PATH:SECTION")
+    path = Path(path_text)
+    try:
+        mode = path.stat().st_mode
+        data: dict[str, Any] = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ProfileError(f"profile {profile.name!r}: secrets file {path}: {exc}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ProfileError(
+            f"profile {profile.name!r}: secrets file {path} is readable by others; chmod 600 {path}"
+        )
+    value = data.get(section, {}).get("api_key", "")
+    if not isinstance(value, str) or not value:
+        raise ProfileError(f"profile {profile.name!r}: no api_key in [{section}] of {path}")
+    return value
+
+
+def snapshot(profile: Profile) -> dict[str, Any]:
+    """The profile as configured, for a config snapshot: references, never secret values."""
+    data: dict[str, Any] = msgspec.to_builtins(profile)
+    return data
