@@ -20,7 +20,9 @@ from livegate.engine import Gateway, GatewayConfig
 from livegate.journal import Journal, SQLiteStore
 from livegate.observe.alerts import AlertConfig
 from livegate.observe.logs import configure_json_logging
+from livegate.ops.profiles import ProfileError, load_profiles
 from livegate.ops.service import GatewayService, ServiceConfig, Strategy, read_status
+from livegate.ops.wiring import build_gateway
 
 console = Console()
 
@@ -60,6 +62,12 @@ def serve_command(
     run_for: Annotated[
         float | None, typer.Option("--run-for", help="Stop after this many seconds.")
     ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Profiles file (TOML); see docs/profiles.md.")
+    ] = None,
+    profile_name: Annotated[
+        str | None, typer.Option("--profile", help="paper, sim, live, ...: a profile of --config.")
+    ] = None,
 ) -> None:
     """Run the gateway (paper broker) as a service: /metrics, alerts, recon, JSON logs.
 
@@ -68,19 +76,42 @@ def serve_command(
     if strategy and demo:
         raise typer.BadParameter("--strategy and --demo are exclusive")
     chosen = _load_strategy(strategy) if strategy else None
+    profile = None
+    if (config is None) != (profile_name is None):
+        raise typer.BadParameter("--config and --profile go together")
+    if config is not None and profile_name is not None:
+        try:
+            profiles = load_profiles(config)
+            if profile_name not in profiles:
+                raise ProfileError(
+                    f"{config}: no profile {profile_name!r} (it has: {', '.join(profiles)})"
+                )
+            profile = profiles[profile_name]
+            gateway = build_gateway(profile)
+        except ProfileError as exc:
+            console.print(f"[red]refusing to start:[/] {exc}")
+            raise typer.Exit(2) from exc
+        directory, environment = Path(profile.data_dir), profile.environment
+        paper = gateway.adapter if isinstance(gateway.adapter, PaperAdapter) else None
+    else:
+        directory.mkdir(parents=True, exist_ok=True)
+        paper = PaperAdapter(
+            directory / "paper.sqlite", PaperConfig(initial_cash=Decimal(10_000_000))
+        )
+        gateway = Gateway(
+            paper,
+            Journal(SQLiteStore(directory / "journal.sqlite")),
+            DEMO_INSTRUMENTS,
+            GatewayConfig(account=account),
+        )
     configure_json_logging()
-    directory.mkdir(parents=True, exist_ok=True)
-    paper = PaperAdapter(directory / "paper.sqlite", PaperConfig(initial_cash=Decimal(10_000_000)))
-    gateway = Gateway(
-        paper,
-        Journal(SQLiteStore(directory / "journal.sqlite")),
-        DEMO_INSTRUMENTS,
-        GatewayConfig(account=account),
-    )
-    if demo:
+    if demo and paper is None:
+        raise typer.BadParameter("--demo trades on the paper broker only")
+    if demo and paper is not None:
+        demo_broker = paper
 
         async def scripted(g: Gateway) -> None:
-            await trade_demo(g, paper, demo)
+            await trade_demo(g, demo_broker, demo)
             logging.getLogger("livegate.service").info("demo strategy sent %d orders", demo)
 
         chosen = scripted
@@ -93,9 +124,16 @@ def serve_command(
             metrics_address=metrics_address,
             alerts=AlertConfig(safe_stop_on_p0=safe_stop_on_p0),
             webhook=webhook,
+            profile=profile,
         ),
     )
-    asyncio.run(service.run(chosen, run_for))
+    try:
+        asyncio.run(service.run(chosen, run_for))
+    except Exception as exc:
+        # A failed start-up check: say which, with its reason (never a secret).
+        notes = " ".join(getattr(exc, "__notes__", []))
+        console.print(f"[red]could not start:[/] {type(exc).__name__}: {exc} {notes}")
+        raise typer.Exit(1) from exc
 
 
 def status_command(

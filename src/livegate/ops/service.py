@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from livegate.engine.gateway import Gateway
 from livegate.observe.alerts import AlertConfig, AlertEngine, file_sink, log_sink, webhook_sink
 from livegate.observe.logs import OrderLog
 from livegate.observe.metrics import GatewayMetrics
+from livegate.ops.profiles import Profile, snapshot
 from livegate.recon import Reconciler, ReconConfig
 
 Strategy = Callable[[Gateway], Awaitable[object]]
@@ -44,6 +47,7 @@ class ServiceConfig:
     webhook: str | None = None
     recon: ReconConfig | None = field(default_factory=ReconConfig)  # None: no intraday runs
     status_interval: float = 1.0
+    profile: Profile | None = None  # recorded in the config snapshot (references, no secrets)
 
 
 class GatewayService:
@@ -86,6 +90,7 @@ class GatewayService:
             port = self.metrics.serve(cfg.metrics_port, cfg.metrics_address)
             self.metrics_url = f"http://{cfg.metrics_address}:{port}/metrics"
         self.started_ns = time.time_ns()
+        self.write_config_snapshot()
         self.gateway.on_connection_state.append(lambda _: self.write_status())
         await self.gateway.start()
         self.alerts.start()
@@ -157,11 +162,36 @@ class GatewayService:
             "open_orders": open_orders,
             "open_alerts": self.alerts.open_alerts(),
             "metrics_url": self.metrics_url,
+            "heartbeat_rtt_ms": round(g.heartbeat_rtt * 1e3, 3) if g.heartbeat_rtt else None,
+            "clock_skew_s": g.clock_skew,
+            "health": [dataclasses.asdict(check) for check in g.health],
         }
+
+    def write_config_snapshot(self) -> None:
+        data = config_snapshot(self.gateway, self.config.profile)
+        text = json.dumps(data, indent=2, default=_plain).encode()
+        atomic_write(self.config.data_dir / "config-snapshot.json", text)
 
     def write_status(self, stopped: bool = False) -> None:
         status = json.dumps(self.status(stopped), indent=2).encode()
         atomic_write(self.config.data_dir / STATUS_FILE, status)
+
+
+def config_snapshot(gateway: Gateway, profile: Profile | None) -> dict[str, Any]:
+    """What this run was configured with. Credentials appear only as their references
+    (env:VAR, file:PATH:SECTION): a Secret cannot be encoded, so one that strayed
+    in here would fail loudly rather than print."""
+    return {
+        "profile": snapshot(profile) if profile is not None else None,
+        "broker": gateway.adapter.name,
+        "gateway": dataclasses.asdict(gateway.config),
+    }
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, Path | Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} does not belong in a config snapshot")
 
 
 def read_status(data_dir: Path) -> dict[str, Any] | None:
