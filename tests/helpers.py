@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
@@ -52,6 +53,10 @@ class ScriptedBroker:
         self.refuse_connects = 0  # the next N connects fail, like a broker that is down
         self.connect_error: Exception = BrokerNetworkError("connection refused")
         self.trades: list[TradeReport] = []
+        self.place_errors: list[Exception] = []  # raised by the next places, in order
+        self.heartbeat_delay = 0.0
+        self.clock_offset_ns: int | None = None  # None: the broker gives no clock
+        self.closes = 0
         self._queue: asyncio.Queue[BrokerReport | None] = asyncio.Queue()
 
     async def connect(self) -> None:
@@ -66,13 +71,18 @@ class ScriptedBroker:
         self._queue.put_nowait(None)
 
     async def close(self) -> None:
+        self.closes += 1
         self._queue.put_nowait(None)
 
     async def heartbeat(self) -> int:
-        return 0
+        if self.heartbeat_delay:
+            await asyncio.sleep(self.heartbeat_delay)
+        return 0 if self.clock_offset_ns is None else time.time_ns() + self.clock_offset_ns
 
     async def place(self, intent: OrderIntent) -> str | None:
         self.placed[intent.client_order_id] += 1
+        if self.place_errors:
+            raise self.place_errors.pop(0)
         if self.hang:
             await asyncio.Event().wait()
         if self.place_error is not None:

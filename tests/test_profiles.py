@@ -127,8 +127,9 @@ def test_a_broker_serving_another_environment_is_refused(tmp_path: Path) -> None
         try:
             # The key is accepted, but this broker is not the live one.
             adapter = SimAdapter("127.0.0.1", broker.port, Secret(LIVE_KEY), environment="live")
+            await adapter.connect()
             with pytest.raises(BrokerAuthError, match="wrong environment"):
-                await adapter.connect()
+                await adapter.authenticate()
         finally:
             await broker.stop()
 

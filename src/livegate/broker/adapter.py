@@ -45,7 +45,11 @@ class BrokerAdapter(Protocol):
     capabilities: Capabilities
 
     async def connect(self) -> None:
-        """Open the session and authenticate. Raises BrokerAuthError / BrokerNetworkError."""
+        """Open the session and authenticate. Raises BrokerAuthError / BrokerNetworkError.
+
+        An adapter may instead log on in an optional `async def authenticate()`,
+        which the gateway calls right after `connect` (state AUTHENTICATING).
+        """
 
     async def close(self) -> None: ...
 

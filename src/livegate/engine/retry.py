@@ -43,28 +43,36 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | No
 class TokenBucket:
     """At most `rate` requests a second on average, bursts up to `burst`."""
 
-    def __init__(self, rate: float, burst: int | None = None) -> None:
+    def __init__(
+        self,
+        rate: float,
+        burst: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
         self.burst = float(burst if burst is not None else max(1, int(rate)))
+        self.clock = clock
+        self.sleep = sleep  # both injectable, so the pacing is testable without waiting
         self._tokens = self.burst
-        self._stamp = time.monotonic()
+        self._stamp = clock()
         self.waited = 0.0  # seconds spent waiting, for metrics and drills
 
     def _refill(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
 
     async def acquire(self) -> None:
         self._refill()
-        while self._tokens < 1:
+        while self._tokens < 1 - 1e-9:  # not 1: float steps must not loop on dust
             wait = (1 - self._tokens) / self.rate
             self.waited += wait
-            await asyncio.sleep(wait)
+            await self.sleep(wait)
             self._refill()
-        self._tokens -= 1
+        self._tokens = max(0.0, self._tokens - 1)
 
 
 async def call_with_retry(

@@ -62,6 +62,7 @@ class SimAdapter:
 
     # -- session ----------------------------------------------------------------
     async def connect(self) -> None:
+        """Open the connection; `authenticate` logs on (the gateway calls both)."""
         try:
             reader, writer = await asyncio.open_connection(self.host, self.port)
         except OSError as exc:
@@ -70,6 +71,8 @@ class SimAdapter:
         self._queue = asyncio.Queue()
         self._alive = True
         self._reader_task = asyncio.create_task(self._read(reader), name="sim-reader")
+
+    async def authenticate(self) -> None:
         try:
             hello = await asyncio.wait_for(
                 self._request("auth", {"api_key": self.api_key.reveal()}), 10
