@@ -115,6 +115,12 @@ def buy(coid: str, quantity: int = 100, price: str = "10.25") -> OrderRequest:
     )
 
 
+async def resting(gateway: Gateway, coid: str) -> None:
+    """A buy the exchange acknowledged and keeps in its book (nothing to match yet)."""
+    await gateway.submit_order(buy(coid))
+    await until(lambda: gateway.order(coid).status is OrderStatus.SUBMITTED)
+
+
 def exchange_log(exchange: OrderMatch, session: str, direction: str) -> list[str]:
     """Messages ordermatch logged on one session, one direction."""
     entries = exchange.log.read_text().split("\n<")
@@ -135,8 +141,7 @@ def test_order_new_then_crossing_fills_both_sides_then_cancel(
     async def run() -> None:
         gateway = buyer_gateway(exchange, tmp_path)
         await gateway.start()
-        await gateway.submit_order(buy("b1"))
-        await until(lambda: gateway.order("b1").status is OrderStatus.SUBMITTED)
+        await resting(gateway, "b1")
         assert gateway.order("b1").broker_order_id == "b1"  # ordermatch's OrderID
         async with Seller(exchange, tmp_path) as seller:
             await seller.sell("s1", 60, "10.00")
@@ -221,8 +226,7 @@ def test_a_fill_while_our_connection_is_down_arrives_once_after_reconnect(
         gateway = buyer_gateway(exchange, tmp_path)
         gateway.config.reconnect_delay = 0.5  # long enough for the fill to happen while down
         await gateway.start()
-        await gateway.submit_order(buy("b1"))
-        await until(lambda: gateway.order("b1").status is OrderStatus.SUBMITTED)
+        await resting(gateway, "b1")
         adapter = gateway.adapter
         assert isinstance(adapter, FixAdapter)
         async with Seller(exchange, tmp_path) as seller:
@@ -251,8 +255,7 @@ def test_a_fill_while_our_process_is_down_arrives_once_after_restart(
     async def run() -> None:
         gateway = buyer_gateway(exchange, tmp_path)
         await gateway.start()
-        await gateway.submit_order(buy("b1"))
-        await until(lambda: gateway.order("b1").status is OrderStatus.SUBMITTED)
+        await resting(gateway, "b1")
         await gateway.stop()  # logs out; the exchange keeps the order
         async with Seller(exchange, tmp_path) as seller:
             await seller.sell("s1", 40, "10.00")
@@ -277,8 +280,7 @@ def test_the_exchange_restarting_flags_our_open_orders_and_sequence_numbers_cont
         reconciler = Reconciler(gateway, ReconConfig(settle_window=0))
         alerts: list[str] = []
         reconciler.on_alert(lambda diff: alerts.append(diff.finding.subject))
-        await gateway.submit_order(buy("b1"))
-        await until(lambda: gateway.order("b1").status is OrderStatus.SUBMITTED)
+        await resting(gateway, "b1")
         clean = await reconciler.run()
         assert clean.findings == []  # confirmed in this session: nothing to flag
         exchange.crash()  # SIGKILL: the book is gone, the sequence numbers stay
@@ -326,8 +328,7 @@ def test_a_stalled_exchange_is_found_by_test_request_and_healed(
     async def run() -> None:
         gateway = buyer_gateway(exchange, tmp_path)
         await gateway.start()
-        await gateway.submit_order(buy("b1"))
-        await until(lambda: gateway.order("b1").status is OrderStatus.SUBMITTED)
+        await resting(gateway, "b1")
         exchange.pause()  # silent: no answers, no heartbeats, connection open
         try:
             started = asyncio.get_running_loop().time()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -90,6 +92,14 @@ def demo(
         _fix_demo(run_dir, orders, seed)
         return
     console.print(f"[bold]livegate demo[/] · paper broker · data in [cyan]{run_dir}[/]")
+    with _order_progress(orders) as advance:
+        result = asyncio.run(run_demo(run_dir, orders, seed, advance))
+    _print_summary(result)
+
+
+@contextlib.contextmanager
+def _order_progress(orders: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar over orders sent; yields the function that advances it."""
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -98,8 +108,7 @@ def demo(
         console=console,
     ) as progress:
         task = progress.add_task("orders", total=orders)
-        result = asyncio.run(run_demo(run_dir, orders, seed, lambda n: progress.advance(task, n)))
-    _print_summary(result)
+        yield lambda n: progress.advance(task, n)
 
 
 def _fix_demo(run_dir: Path, orders: int, seed: int) -> None:
@@ -111,15 +120,8 @@ def _fix_demo(run_dir: Path, orders: int, seed: int) -> None:
     console.print(
         f"[bold]livegate demo[/] · FIX 4.2 · QuickFIX ordermatch · data in [cyan]{run_dir}[/]"
     )
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task("orders", total=orders)
-        r = asyncio.run(run_fix_demo(run_dir, orders, seed, lambda n: progress.advance(task, n)))
+    with _order_progress(orders) as advance:
+        r = asyncio.run(run_fix_demo(run_dir, orders, seed, advance))
     table = Table(title="FIX session")
     table.add_column("what")
     table.add_column("value", justify="right")
