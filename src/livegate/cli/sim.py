@@ -72,7 +72,10 @@ def drill_command(
     directory: Annotated[
         Path | None, typer.Option("--dir", help="Keep the drill's files here (default: temporary).")
     ] = None,
-    orders: Annotated[int, typer.Option("--orders", min=9, help="Orders across the drill.")] = 300,
+    orders: Annotated[
+        int | None,
+        typer.Option("--orders", min=9, help="Orders across the drill (300; --fast 90)."),
+    ] = None,
     fast: Annotated[bool, typer.Option("--fast", help="Short timings (as the tests use).")] = False,
 ) -> None:
     """Run a failure drill against a sim broker it starts itself; exit 1 if it fails.
@@ -97,7 +100,8 @@ def drill_command(
         )
         raise typer.Exit(2)
     timings = DrillTimings.fast() if fast else DrillTimings()
-    timings.orders = orders if not fast or orders != 300 else timings.orders
+    if orders is not None:
+        timings.orders = orders
     console = Console()
     base = directory or Path(tempfile.mkdtemp(prefix="livegate-drill-"))
     verdicts: list[Verdict] = []

@@ -68,6 +68,7 @@ SCENARIOS = (
 )
 D = Decimal
 STUCK = (OrderStatus.NEW, OrderStatus.UNKNOWN, OrderStatus.PENDING_CANCEL)
+WORKING = (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
 
 
 @dataclass
@@ -224,8 +225,7 @@ class Flow:
                 # A quote may not get through while the broker is down or restarting.
                 with contextlib.suppress(OSError, RuntimeError):
                     await self.requote()
-            resting = [o for o in self.gateway.orders(open_only=True) if o.status.value in (
-                "SUBMITTED", "PARTIALLY_FILLED")]  # fmt: skip
+            resting = [o for o in self.gateway.orders(open_only=True) if o.status in WORKING]
             for order in resting:
                 if self.rng.random() < 0.15:
                     await self.gateway.cancel_order(order.client_order_id)

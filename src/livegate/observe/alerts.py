@@ -82,34 +82,26 @@ def default_rules(cfg: AlertConfig) -> list[Rule]:
         ids = [d.id for d in g.book.open_diffs() if d.finding.severity is Severity.CRITICAL]
         return f"critical reconciliation diffs open: {', '.join(ids)}" if ids else None
 
-    def stuck_unknown(g: Gateway) -> str | None:
-        deadline = time.time_ns() - int(cfg.unknown_deadline * 1e9)
-        stuck = [
+    def aged(g: Gateway, status: OrderStatus, seconds: float, since_update: bool) -> str:
+        """Client ids of orders in `status` for longer than `seconds`, five at most shown."""
+        deadline = time.time_ns() - int(seconds * 1e9)
+        ids = [
             o.client_order_id
             for o in g.book.orders.values()
-            if o.status is OrderStatus.UNKNOWN and o.updated_ns < deadline
+            if o.status is status and (o.updated_ns if since_update else o.created_ns) < deadline
         ]
-        return (
-            f"orders unresolved past {cfg.unknown_deadline:g}s: {', '.join(stuck)}"
-            if stuck
-            else None
-        )
+        more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+        return ", ".join(ids[:5]) + more
+
+    def stuck_unknown(g: Gateway) -> str | None:
+        stuck = aged(g, OrderStatus.UNKNOWN, cfg.unknown_deadline, since_update=True)
+        return f"orders unresolved past {cfg.unknown_deadline:g}s: {stuck}" if stuck else None
 
     def slow_acks(g: Gateway) -> str | None:
         # Measured on the orders still waiting, so a broker that stopped
         # answering shows here before any histogram has a slow sample.
-        deadline = time.time_ns() - int(cfg.ack_latency * 1e9)
-        waiting = [
-            o.client_order_id
-            for o in g.book.orders.values()
-            if o.status is OrderStatus.NEW and o.created_ns < deadline
-        ]
-        if not waiting:
-            return None
-        shown = ", ".join(waiting[:5]) + (
-            f" and {len(waiting) - 5} more" if len(waiting) > 5 else ""
-        )
-        return f"orders unacknowledged after {cfg.ack_latency:g}s: {shown}"
+        waiting = aged(g, OrderStatus.NEW, cfg.ack_latency, since_update=False)
+        return f"orders unacknowledged after {cfg.ack_latency:g}s: {waiting}" if waiting else None
 
     def rejects(g: Gateway) -> str | None:
         recent = list(g.book.orders.values())[-cfg.reject_window :]

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import signal
 import time
@@ -33,6 +34,7 @@ from livegate.observe.metrics import GatewayMetrics
 from livegate.ops.profiles import Profile, snapshot
 from livegate.recon import Reconciler, ReconConfig
 
+log = logging.getLogger("livegate.service")
 Strategy = Callable[[Gateway], Awaitable[object]]
 STATUS_FILE = "service.json"
 
@@ -132,9 +134,7 @@ class GatewayService:
         except Exception:
             # The strategy's failure is not the gateway's: it keeps serving
             # (recon, alerts, control commands) until told to stop.
-            import logging
-
-            logging.getLogger("livegate.service").exception("strategy failed")
+            log.exception("strategy failed")
 
     async def _status_loop(self) -> None:
         while True:
