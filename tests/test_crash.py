@@ -66,6 +66,21 @@ def journal_by_hand(path: Path) -> tuple[set[str], dict[str, Decimal]]:
     return intents, filled
 
 
+def story(directory: Path, coid: str, broker: PaperBroker, gateway: object) -> str:
+    """Everything about one order, for a failure message: a rare race needs its evidence."""
+    lines = [f"{coid}: journal events, then the broker's trades"]
+    with sqlite3.connect(directory / "journal.sqlite") as conn:
+        for seq, kind, payload in conn.execute(
+            "SELECT seq, kind, payload FROM events WHERE client_order_id = ? ORDER BY seq",
+            (coid,),
+        ):
+            lines.append(f"  {seq} {kind} {payload[:300]!r}")
+    lines += [f"  broker {t}" for t in broker.trades if t.client_order_id == coid]
+    anomalies = getattr(gateway, "anomalies", {})
+    lines.append(f"  gateway anomalies: {dict(anomalies)}")
+    return "\n".join(lines)
+
+
 @pytest.mark.parametrize("seed", [11, 23, 37, 134, 139])
 def test_sigkill_then_restart(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
@@ -101,7 +116,7 @@ def test_sigkill_then_restart(tmp_path: Path, seed: int) -> None:
                 assert ours.filled_qty == 0
                 continue
             assert ours.broker_order_id == theirs.broker_order_id
-            assert ours.filled_qty == theirs.filled_qty, coid
+            assert ours.filled_qty == theirs.filled_qty, story(tmp_path, coid, broker, gateway)
             assert ours.status is theirs.status, (coid, ours.status, theirs.status)
         fills = gateway.trades()
         assert len({f.trade_id for f in fills}) == len(fills)
