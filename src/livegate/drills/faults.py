@@ -392,7 +392,7 @@ async def _fault_and_heal(
         verdict.check(
             "the broker throttled us and we honoured retry-after",
             seen > 0,
-            f"{seen} throttled answers, each waited out",
+            f"{seen} requests throttled, each waited out",
         )
         # Now keep under the broker's limit with our own bucket: no more throttling.
         gateway.set_broker_rate_limit(50, 3)

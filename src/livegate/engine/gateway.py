@@ -188,8 +188,7 @@ class Gateway:
         self.connected_ns = 0  # when the current broker session began
         self.health: list[HealthCheck] = []  # the start-up checks of the last start
         self.heartbeat_rtt: float | None = None
-        self.throttled = 0  # broker throttling answers seen
-        self.last_throttled = 0.0
+        self.throttled = 0  # requests the broker throttled at least once
         self.clock_skew: float | None = None  # broker clock minus ours, seconds
         self._heartbeat_task: asyncio.Task[None] | None = None
         cfg = self.config
@@ -660,7 +659,6 @@ class Gateway:
         """
         if isinstance(first, BrokerThrottled):
             self.throttled += 1
-            self.last_throttled = time.monotonic()
         return await call_with_retry(call, self.config.retry, self._bucket, first)
 
     def _place_outcome(self, coid: str, result: str | BaseException | None) -> JournalEvent | None:

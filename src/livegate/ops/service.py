@@ -94,7 +94,12 @@ class GatewayService:
         self.started_ns = time.time_ns()
         self.write_config_snapshot()
         self.gateway.on_connection_state.append(lambda _: self.write_status())
-        await self.gateway.start()
+        try:
+            await self.gateway.start()
+        except BaseException:
+            self.write_status(stopped=True)  # the failed start-up checks, for `livegate status`
+            self._log_stream.close()
+            raise
         self.alerts.start()
         if self.reconciler is not None:
             self.reconciler.start()

@@ -35,7 +35,6 @@ from livegate.broker.errors import BrokerNetworkError, BrokerRejected, UnknownOu
 from livegate.broker.fix.session import (
     FixSession,
     FixSessionConfig,
-    FixSessionError,
     text,
     utc_timestamp,
 )
@@ -138,8 +137,6 @@ class FixAdapter:
         self._queue = asyncio.Queue()
         try:
             await self.session.connect()
-        except FixSessionError:
-            raise
         except OSError as exc:
             raise BrokerNetworkError(
                 f"cannot reach {self.config.host}:{self.config.port}: {exc}"
@@ -149,6 +146,10 @@ class FixAdapter:
     async def _end_stream_when_closed(self) -> None:
         await self.session.closed.wait()
         self._queue.put_nowait(None)
+
+    def abort(self) -> None:
+        """Cut the socket now (the gateway's heartbeat watch found the peer dead)."""
+        self.session.abort()
 
     async def close(self) -> None:
         await self.session.logout()
