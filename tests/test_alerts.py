@@ -201,10 +201,24 @@ def test_alerts_cli_lists_open_alerts_and_acknowledges_once(tmp_path: Path) -> N
         engine = AlertEngine(gateway, AlertConfig(), sinks=[])
         await gateway.set_trading_state("HALTED", "ops", "drill")
         await engine.evaluate()
-        listed = runner.invoke(app, ["alerts", str(tmp_path)], env={"COLUMNS": "200"})
+        listed = runner.invoke(app, ["alerts", "--dir", str(tmp_path)])
         assert "open alerts: 1" in listed.output and "P0 halted" in listed.output
         said = runner.invoke(
-            app, ["alerts", str(tmp_path), "--ack", "halted", "--who", "ops", "--why", "seen"]
+            app,
+            # --wait 0: the gateway runs on this very loop, so it cannot answer now
+            [
+                "alerts",
+                "--dir",
+                str(tmp_path),
+                "--ack",
+                "halted",
+                "--who",
+                "ops",
+                "--why",
+                "seen",
+                "--wait",
+                "0",
+            ],
         )
         assert said.exit_code == 0, said.output
         await engine.evaluate()
@@ -214,9 +228,9 @@ def test_alerts_cli_lists_open_alerts_and_acknowledges_once(tmp_path: Path) -> N
         await gateway.stop()
 
     asyncio.run(run())
-    shown = runner.invoke(app, ["alerts", str(tmp_path)], env={"COLUMNS": "200"})
+    shown = runner.invoke(app, ["alerts", "--dir", str(tmp_path)])
     assert "ACKNOWLEDGED" in shown.output and "P0 halted" in shown.output
-    refused = runner.invoke(app, ["alerts", str(tmp_path), "--ack", "halted"])
+    refused = runner.invoke(app, ["alerts", "--dir", str(tmp_path), "--ack", "halted"])
     assert refused.exit_code == 2
 
 

@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
 
@@ -103,6 +103,15 @@ def test_sigkill_then_restart(tmp_path: Path, seed: int) -> None:
         gateway, paper = paper_gateway(tmp_path)
         await gateway.start()
         broker: PaperBroker = paper.broker
+        # The broker's own book survived the kills whole: every order's filled
+        # quantity is the sum of its trades (issue 12: saves were split in two).
+        traded: Counter[str] = Counter()
+        for trade in broker.trades:
+            traded[trade.broker_order_id or ""] += trade.quantity
+        for order in broker.orders.values():
+            assert order.filled_qty == traded[order.broker_order_id], (
+                f"the broker's book is half-saved: {order}"
+            )
         assert broker.duplicate_place_attempts == 0, "an order was sent twice"
         broker_coids = [o.client_order_id for o in broker.orders.values()]
         assert len(broker_coids) == len(set(broker_coids))

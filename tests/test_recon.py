@@ -329,7 +329,7 @@ def test_eod_report_from_a_drill_run_agrees_across_html_json_and_csv(tmp_path: P
         broker.cancel(working[0].client_order_id, None)
     broker.close()
 
-    result = runner.invoke(app, ["recon", str(run_dir), "--eod"])
+    result = runner.invoke(app, ["recon", "--dir", str(run_dir), "--eod"])
     assert result.exit_code == 1, result.output  # unresolved differences remain
     (json_path,) = run_dir.glob("recon-*.json")
     report = json.loads(json_path.read_text())
@@ -352,7 +352,7 @@ def test_eod_report_from_a_drill_run_agrees_across_html_json_and_csv(tmp_path: P
         csv_rows = list(csv.DictReader(handle))
     assert [r["marker"] for r in csv_rows] == [d["marker"] for d in report["diffs"]]
 
-    listed = runner.invoke(app, ["diffs", str(run_dir)], env={"COLUMNS": "200"})
+    listed = runner.invoke(app, ["diffs", "--dir", str(run_dir)])
     assert "CASH_MISMATCH" in listed.output
 
 

@@ -411,7 +411,20 @@ def test_trading_state_from_the_cli_is_applied_once_by_the_gateway(tmp_path: Pat
         gateway, _ = scripted_gateway(SQLiteStore(tmp_path / "journal.sqlite"), config)
         await gateway.start()
         said = runner.invoke(
-            app, ["trading-state", str(tmp_path), "halted", "--who", "ops", "--why", "drill"]
+            app,
+            # --wait 0: the gateway runs on this very loop, so it cannot answer now
+            [
+                "trading-state",
+                "halted",
+                "--dir",
+                str(tmp_path),
+                "--who",
+                "ops",
+                "--why",
+                "drill",
+                "--wait",
+                "0",
+            ],
         )
         assert said.exit_code == 0, said.output
         assert gateway.trading_state is TradingState.ACTIVE  # not before the next round
@@ -423,19 +436,25 @@ def test_trading_state_from_the_cli_is_applied_once_by_the_gateway(tmp_path: Pat
         await gateway.stop()
 
         # A command left while the gateway is down holds from its next start.
-        runner.invoke(app, ["trading-state", str(tmp_path), "REDUCING", "--who", "o", "--why", "w"])
+        down = runner.invoke(
+            app, ["trading-state", str(tmp_path), "REDUCING", "--who", "o", "--why", "w"]
+        )  # the deprecated form still works; no gateway runs to confirm it
+        assert down.exit_code == 3 and "no gateway is running" in down.output
+        assert "deprecated" in down.output
         again, _ = scripted_gateway(SQLiteStore(tmp_path / "journal.sqlite"), config)
         await again.start()
         assert again.trading_state is TradingState.REDUCING
         await again.stop()
 
     asyncio.run(run())
-    shown = runner.invoke(app, ["trading-state", str(tmp_path)])
+    shown = runner.invoke(app, ["trading-state", "--dir", str(tmp_path)])
     assert "trading state: REDUCING" in shown.output
     assert "HALTED   by ops: drill" in shown.output
-    refused = runner.invoke(app, ["trading-state", str(tmp_path), "HALTED"])
+    refused = runner.invoke(app, ["trading-state", "HALTED", "--dir", str(tmp_path)])
     assert refused.exit_code == 2 and "--who and --why" in refused.output
-    bad = runner.invoke(app, ["trading-state", str(tmp_path), "PAUSED", "--who", "a", "--why", "b"])
+    bad = runner.invoke(
+        app, ["trading-state", "PAUSED", "--dir", str(tmp_path), "--who", "a", "--why", "b"]
+    )
     assert bad.exit_code == 2
 
 

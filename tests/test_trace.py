@@ -59,11 +59,11 @@ def test_trace_shows_intent_send_reports_cancel_refusal_and_recon(tmp_path: Path
     assert events.index("cancel requested") < len(events) - 1
 
     runner = CliRunner()
-    shown = runner.invoke(app, ["trace", str(tmp_path), "t-1"], env={"COLUMNS": "220"})
+    shown = runner.invoke(app, ["trace", "t-1", "--dir", str(tmp_path)])
     assert shown.exit_code == 0
     assert "BUY 100 AAPL LIMIT @ 100.01" in shown.output
     assert "CANCELLED" in shown.output and "PRICE_MISMATCH" in shown.output
-    refused = runner.invoke(app, ["trace", str(tmp_path), "t-2"], env={"COLUMNS": "220"})
+    refused = runner.invoke(app, ["trace", str(tmp_path), "t-2"])  # deprecated form
     assert "RISK_MAX_QTY" in refused.output
-    missing = runner.invoke(app, ["trace", str(tmp_path), "nope"])
+    missing = runner.invoke(app, ["trace", "nope", "--dir", str(tmp_path)])
     assert missing.exit_code == 1 and "no order 'nope'" in missing.output

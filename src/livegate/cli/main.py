@@ -1,56 +1,51 @@
-"""The `livegate` command."""
+"""The `livegate` command.
+
+Start-up stays fast (`livegate --help` imports no engine, no pandas): each
+command imports what it uses when it runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import msgspec
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from livegate import __version__
-from livegate.broker.paper import PaperAdapter
-from livegate.cli.demo import STATUS_ORDER, DemoResult, run_demo
-from livegate.cli.fix_demo import run_fix_demo
+from livegate.cli.operator import alerts_command, trace_command, trading_state_command
+from livegate.cli.output import clean_errors, console, fail
+from livegate.cli.reconcile import diffs_command, recon_command
 from livegate.cli.service import serve_command, status_command
 from livegate.cli.sim import drill_command, sim_broker_command
-from livegate.drills.capture import CaptureError, read_capture
-from livegate.drills.ordermatch import OrderMatchMissing, find_binary
-from livegate.drills.replay import ReplayResult, replay
-from livegate.engine import Gateway, GatewayConfig
-from livegate.engine.control import (
-    read_trading_state_command,
-    write_alert_ack_command,
-    write_trading_state_command,
-)
-from livegate.journal import Journal, SQLiteStore
-from livegate.journal.journal import decode_event
-from livegate.model import InstrumentRegistry
-from livegate.model.enums import TradingState
-from livegate.model.events import AlertChanged, TradingStateChanged
-from livegate.observe.trace import trace_order
-from livegate.recon import Reconciler, ReconConfig, ReconRun
-from livegate.recon.report import Report, ReportRow, build_report, write_report
+
+if TYPE_CHECKING:
+    from livegate.cli.demo import DemoResult
+    from livegate.drills.replay import ReplayResult
 
 app = typer.Typer(
     help="livegate: a hardened execution gateway between a strategy and a broker.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # usage errors as plain lines on stderr, never boxed or wrapped
+    pretty_exceptions_enable=False,
 )
-console = Console()
-app.command("serve")(serve_command)
-app.command("status")(status_command)
-app.command("sim-broker")(sim_broker_command)
-app.command("drill")(drill_command)
+for _name, _command in (
+    ("serve", serve_command),
+    ("status", status_command),
+    ("sim-broker", sim_broker_command),
+    ("drill", drill_command),
+    ("trading-state", trading_state_command),
+    ("alerts", alerts_command),
+    ("trace", trace_command),
+    ("recon", recon_command),
+    ("diffs", diffs_command),
+):
+    app.command(_name)(clean_errors(_command))
 
 
 @app.callback()
@@ -86,8 +81,14 @@ def demo(
     """Trade a scripted strategy through the gateway and the paper broker (or FIX)."""
     if broker not in ("paper", "fix"):
         raise typer.BadParameter(f"{broker!r}: choose paper or fix", param_hint="--broker")
-    run_dir = directory / datetime.now().strftime("run-%Y%m%d-%H%M%S-%f")
-    run_dir.mkdir(parents=True, exist_ok=False)
+    from livegate.cli.demo import run_demo
+
+    # Absolute: child processes (ordermatch) run in other working directories.
+    run_dir = directory.resolve() / datetime.now().strftime("run-%Y%m%d-%H%M%S-%f")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+    except OSError as exc:
+        fail(f"cannot create the run folder {run_dir}: {exc.strerror or exc}")
     if broker == "fix":
         _fix_demo(run_dir, orders, seed)
         return
@@ -100,6 +101,8 @@ def demo(
 @contextlib.contextmanager
 def _order_progress(orders: int) -> Iterator[Callable[[int], None]]:
     """A progress bar over orders sent; yields the function that advances it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -112,11 +115,15 @@ def _order_progress(orders: int) -> Iterator[Callable[[int], None]]:
 
 
 def _fix_demo(run_dir: Path, orders: int, seed: int) -> None:
+    from rich.table import Table
+
+    from livegate.cli.fix_demo import run_fix_demo
+    from livegate.drills.ordermatch import OrderMatchMissing, find_binary
+
     try:
         find_binary(run_dir / "ordermatch")
     except OrderMatchMissing as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
+        fail(str(exc))
     console.print(
         f"[bold]livegate demo[/] · FIX 4.2 · QuickFIX ordermatch · data in [cyan]{run_dir}[/]"
     )
@@ -140,8 +147,7 @@ def _fix_demo(run_dir: Path, orders: int, seed: int) -> None:
         table.add_row(name, value)
     console.print(table)
     if not r.books_match:
-        console.print("[red]the two sides of the executions disagree[/]")
-        raise typer.Exit(1)
+        fail("the two sides of the executions disagree", 1)
     console.print("[green]both sides of every execution agree[/]")
 
 
@@ -155,12 +161,16 @@ def replay_command(
     Prints the final orders, fills and positions, and every anomaly found
     (duplicates, stale reports, fill gaps, reports for unknown orders).
     """
+    from livegate.drills.capture import CaptureError, read_capture
+    from livegate.drills.replay import ReplayError, replay
+
     try:
         lines = read_capture(capture)
-    except (OSError, CaptureError) as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
-    result = asyncio.run(replay(lines))
+        result = asyncio.run(replay(lines))
+    except OSError as exc:
+        fail(f"{capture}: {exc.strerror or exc}")
+    except (CaptureError, ReplayError) as exc:
+        fail(str(exc))
     if as_json:
         payload = {
             "orders": result.orders,
@@ -172,252 +182,17 @@ def replay_command(
             "external": result.external,
             "restarts": result.restarts,
         }
+        import msgspec
+
         encoder = msgspec.json.Encoder(decimal_format="string")
         typer.echo(encoder.encode(payload).decode())
         return
     _print_replay(capture, result)
 
 
-@app.command("trading-state")
-def trading_state_command(
-    directory: Annotated[Path, typer.Argument(help="The gateway's data folder (its journal).")],
-    state: Annotated[
-        str | None, typer.Argument(help="ACTIVE, REDUCING or HALTED; leave out to show.")
-    ] = None,
-    who: Annotated[str, typer.Option("--who", help="Who is switching.")] = "",
-    why: Annotated[str, typer.Option("--why", help="Why, for the journal.")] = "",
-) -> None:
-    """Show or switch the gateway's trading state (journaled by the gateway, with who and why).
-
-    The command is left in DIR/control; a running gateway applies it within
-    its resolve interval, a stopped one when it starts.
-    """
-    control = directory / "control"
-    if state is None:
-        current, history = _trading_state_history(directory / "journal.sqlite")
-        console.print(f"trading state: [bold]{current}[/]")
-        for ts, st, by, reason, _ in history[-10:]:
-            console.print(f"  {ts}  {st:<8} by {by}: {reason}")
-        pending = read_trading_state_command(control)
-        applied = {c for *_, c in history}
-        if pending is not None and pending.command_id not in applied:
-            console.print(f"pending: {pending.state} by {pending.who}: {pending.why}")
-        return
-    try:
-        TradingState(state.upper())
-    except ValueError:
-        console.print(f"[red]error:[/] {state!r} is not ACTIVE, REDUCING or HALTED")
-        raise typer.Exit(2) from None
-    if not who or not why:
-        console.print("[red]error:[/] say --who and --why: the change is journaled with both")
-        raise typer.Exit(2)
-    command = write_trading_state_command(control, state, who, why)
-    console.print(f"requested {command.state} (command {command.command_id})")
-
-
-def _data_dir_gateway(directory: Path) -> Gateway:
-    """The gateway of a data folder with a paper broker beside it (the demo's layout)."""
-    journal, book = directory / "journal.sqlite", directory / "paper.sqlite"
-    for path in (journal, book):
-        if not path.exists():
-            console.print(f"[red]error:[/] {path} not found: point at a gateway's data folder")
-            raise typer.Exit(2)
-    config = GatewayConfig(resolve_interval=1e9, gil_switch_interval=None)
-    return Gateway(PaperAdapter(book), Journal(SQLiteStore(journal)), InstrumentRegistry(), config)
-
-
-@app.command("alerts")
-def alerts_command(
-    directory: Annotated[Path, typer.Argument(help="The gateway's data folder (its journal).")],
-    ack: Annotated[str | None, typer.Option("--ack", help="Acknowledge this alert key.")] = None,
-    who: Annotated[str, typer.Option("--who")] = "",
-    why: Annotated[str, typer.Option("--why")] = "",
-) -> None:
-    """Open and recent alerts from the journal; --ack leaves an acknowledgement for the gateway."""
-    if ack:
-        if not who or not why:
-            console.print("[red]error:[/] say --who and --why: the acknowledgement is journaled")
-            raise typer.Exit(2)
-        command = write_alert_ack_command(directory / "control", ack, who, why)
-        console.print(f"acknowledgement of {ack} left for the gateway ({command.command_id})")
-        return
-    journal = directory / "journal.sqlite"
-    if not journal.exists():
-        console.print(f"[red]error:[/] {journal} not found: point at a gateway's data folder")
-        raise typer.Exit(2)
-    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as conn:
-        rows = conn.execute(
-            "SELECT payload FROM events WHERE kind = 'alert' ORDER BY seq"
-        ).fetchall()
-    changes = [decode_event(payload) for (payload,) in rows]
-    latest: dict[str, AlertChanged] = {}
-    for change in changes:
-        assert isinstance(change, AlertChanged)
-        if change.state != "ACKNOWLEDGED" or change.key not in latest:
-            latest[change.key] = change
-    open_ = {k: c for k, c in latest.items() if c.state != "RESOLVED"}
-    console.print(f"open alerts: {len(open_)}")
-    for key, change in sorted(open_.items(), key=lambda kv: kv[1].level):
-        console.print(f"  [bold]{change.level}[/] {key}: {change.text} ({change.state})")
-    table = Table(title="Recent alert history")
-    for column in ("time (UTC)", "level", "alert", "state", "text", "who"):
-        table.add_column(column, overflow="fold")
-    for change in changes[-20:]:
-        assert isinstance(change, AlertChanged)
-        when = datetime.fromtimestamp(change.ts_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(when, change.level, change.key, change.state, change.text, change.who)
-    console.print(table)
-
-
-@app.command("trace")
-def trace_command(
-    directory: Annotated[Path, typer.Argument(help="The gateway's data folder (its journal).")],
-    client_order_id: Annotated[str, typer.Argument(help="The order to trace.")],
-) -> None:
-    """The full timeline of one order, from the journal."""
-    journal = directory / "journal.sqlite"
-    if not journal.exists():
-        console.print(f"[red]error:[/] {journal} not found: point at a gateway's data folder")
-        raise typer.Exit(2)
-    store = SQLiteStore(journal)
-    store.open()
-    try:
-        lines = trace_order(store, client_order_id)
-    finally:
-        store.close()
-    if not lines:
-        console.print(f"[red]error:[/] no order {client_order_id!r} in {journal}")
-        raise typer.Exit(1)
-    table = Table(title=f"Order {client_order_id}")
-    for column in ("seq", "time (UTC)", "+us", "event", "detail", "broker->us"):
-        table.add_column(column, overflow="fold")
-    for line in lines:
-        when = datetime.fromtimestamp(line.ts_ns / 1e9, UTC).strftime("%H:%M:%S.%f")
-        since = f"{line.since_intent_us:,.0f}" if line.since_intent_us is not None else ""
-        lag = f"{line.broker_to_us_us:,.0f} us" if line.broker_to_us_us is not None else ""
-        table.add_row(str(line.seq), when, since, line.what, line.detail, lag)
-    console.print(table)
-
-
-@app.command("recon")
-def recon_command(
-    directory: Annotated[Path, typer.Argument(help="The gateway's data folder.")],
-    eod: Annotated[bool, typer.Option("--eod", help="End of day: write the report.")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Report folder (default: DIR).")] = None,
-) -> None:
-    """Reconcile orders, trades, positions and cash against the broker.
-
-    With --eod, writes recon-DAY.html / .json / .csv. Exit code 1 when
-    differences remain unresolved.
-    """
-
-    async def run() -> tuple[ReconRun, Report, dict[str, Path] | None]:
-        gateway = _data_dir_gateway(directory)
-        await gateway.start()
-        try:
-            reconciler = Reconciler(gateway, ReconConfig(settle_window=0))
-            result = await reconciler.run(eod=True)
-            report = build_report(
-                reconciler.diffs(open_only=False),
-                datetime.now().date(),
-                gateway.config.account,
-                reconciler.config.policy.describe(),
-            )
-            paths = write_report(report, out or directory) if eod else None
-            return result, report, paths
-        finally:
-            await gateway.stop()
-
-    result, report, paths = asyncio.run(run())
-    _print_diffs([d for d in report.diffs if d.status != "RESOLVED"])
-    s = report.summary
-    console.print(
-        f"{len(result.findings)} difference(s) now; {s.total} diff(s) today,"
-        f" {s.unresolved} unresolved; opened {len(result.opened)},"
-        f" settled by policy {len(result.auto_resolved)}, cleared {len(result.cleared)}"
-    )
-    if paths:
-        for kind, path in paths.items():
-            console.print(f"{kind:>4}: {path}")
-    if s.unresolved:
-        raise typer.Exit(1)
-
-
-@app.command("diffs")
-def diffs_command(
-    directory: Annotated[Path, typer.Argument(help="The gateway's data folder.")],
-    show_all: Annotated[bool, typer.Option("--all", help="Resolved ones too.")] = False,
-    ack: Annotated[str | None, typer.Option("--ack", help="Acknowledge this diff.")] = None,
-    resolve: Annotated[str | None, typer.Option("--resolve", help="Resolve this diff.")] = None,
-    action: Annotated[
-        str | None,
-        typer.Option(help="ADOPT_BROKER, CANCEL_AT_BROKER, MARK_KNOWN or WRITE_OFF."),
-    ] = None,
-    who: Annotated[str, typer.Option("--who")] = "",
-    why: Annotated[str, typer.Option("--why")] = "",
-) -> None:
-    """List open diffs; acknowledge or resolve one (journaled with who, why, before, after)."""
-
-    async def run() -> list[ReportRow]:
-        gateway = _data_dir_gateway(directory)
-        await gateway.start()
-        try:
-            reconciler = Reconciler(gateway)
-            if ack:
-                await reconciler.acknowledge(ack, who, why)
-            if resolve:
-                await reconciler.resolve(resolve, action or "", who, why)
-            diffs = reconciler.diffs(open_only=not show_all)
-            return build_report(diffs, datetime.now().date(), "", []).diffs
-        finally:
-            await gateway.stop()
-
-    try:
-        rows = asyncio.run(run())
-    except (ValueError, KeyError) as exc:
-        console.print(f"[red]error:[/] {exc.args[0] if exc.args else exc}")
-        raise typer.Exit(2) from None
-    _print_diffs(rows)
-
-
-def _print_diffs(rows: list[ReportRow]) -> None:
-    table = Table(title="Reconciliation diffs")
-    for column in ("id", "kind", "marker", "severity", "subject", "ours", "broker", "status"):
-        table.add_column(column, overflow="fold")  # wrap, never cut a marker or a figure
-    colours = {"CRITICAL": "red", "WARNING": "yellow", "INFO": "blue"}
-    for r in rows:
-        colour = colours.get(r.severity, "")
-        table.add_row(
-            r.id,
-            r.kind,
-            r.marker,
-            f"[{colour}]{r.severity}[/]",
-            r.subject,
-            r.ours,
-            r.theirs,
-            r.status,
-        )
-    console.print(table if rows else "no diffs")
-
-
-def _trading_state_history(journal: Path) -> tuple[str, list[tuple[str, str, str, str, str]]]:
-    if not journal.exists():
-        return TradingState.ACTIVE.value, []
-    history: list[tuple[str, str, str, str, str]] = []
-    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as conn:
-        rows = conn.execute(
-            "SELECT payload FROM events WHERE kind = 'trading_state' ORDER BY seq"
-        ).fetchall()
-    for (payload,) in rows:
-        event = decode_event(payload)
-        assert isinstance(event, TradingStateChanged)
-        when = datetime.fromtimestamp(event.ts_ns / 1e9).isoformat(timespec="seconds")
-        history.append((when, event.state.value, event.who, event.why, event.command_id))
-    current = history[-1][1] if history else TradingState.ACTIVE.value
-    return current, history
-
-
 def _print_replay(capture: Path, r: ReplayResult) -> None:
+    from rich.table import Table
+
     console.print(f"[bold]replay[/] {capture} · {r.restarts} restart(s)")
     orders = Table(title="Orders")
     for column in ("client id", "broker id", "symbol", "side", "qty", "status", "filled", "avg"):
@@ -461,6 +236,10 @@ def _print_replay(capture: Path, r: ReplayResult) -> None:
 
 
 def _print_summary(r: DemoResult) -> None:
+    from rich.table import Table
+
+    from livegate.cli.demo import STATUS_ORDER
+
     statuses = Table(title="Orders by status")
     statuses.add_column("status")
     statuses.add_column("orders", justify="right")

@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import logging
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from livegate.broker.paper import PaperAdapter, PaperConfig
-from livegate.cli.demo import DEMO_INSTRUMENTS, trade_demo
-from livegate.engine import Gateway, GatewayConfig
-from livegate.journal import Journal, SQLiteStore
-from livegate.observe.alerts import AlertConfig
-from livegate.observe.logs import configure_json_logging
-from livegate.ops.profiles import ProfileError, load_profiles
-from livegate.ops.service import GatewayService, ServiceConfig, Strategy, read_status
-from livegate.ops.wiring import build_gateway
+from livegate.cli.output import console, fail, say
 
-console = Console()
+if TYPE_CHECKING:
+    from livegate.engine import Gateway
+    from livegate.ops.service import Strategy
 
 
 def _load_strategy(spec: str) -> Strategy:
@@ -69,10 +62,22 @@ def serve_command(
         str | None, typer.Option("--profile", help="paper, sim, live, ...: a profile of --config.")
     ] = None,
 ) -> None:
-    """Run the gateway (paper broker) as a service: /metrics, alerts, recon, JSON logs.
+    """Run the gateway as a service: /metrics, alerts, recon, JSON logs.
 
-    Stops cleanly on SIGTERM or Ctrl-C. `livegate status --dir DIR` shows where it stands.
+    Without --config it trades on the embedded paper broker in --dir. Stops
+    cleanly on SIGTERM or Ctrl-C. `livegate status --dir DIR` shows where it
+    stands. Profiles: docs/profiles.md.
     """
+    from livegate.broker.paper import PaperAdapter, PaperConfig
+    from livegate.cli.demo import DEMO_INSTRUMENTS, trade_demo
+    from livegate.engine import Gateway, GatewayConfig
+    from livegate.journal import Journal, SQLiteStore
+    from livegate.observe.alerts import AlertConfig
+    from livegate.observe.logs import configure_json_logging
+    from livegate.ops.profiles import ProfileError, load_profiles
+    from livegate.ops.service import GatewayService, ServiceConfig
+    from livegate.ops.wiring import build_gateway
+
     if strategy and demo:
         raise typer.BadParameter("--strategy and --demo are exclusive")
     chosen = _load_strategy(strategy) if strategy else None
@@ -89,12 +94,15 @@ def serve_command(
             profile = profiles[profile_name]
             gateway = build_gateway(profile)
         except ProfileError as exc:
-            console.print(f"[red]refusing to start:[/] {exc}")
-            raise typer.Exit(2) from exc
+            fail(f"refusing to start: {exc}")
         directory, environment = Path(profile.data_dir), profile.environment
         paper = gateway.adapter if isinstance(gateway.adapter, PaperAdapter) else None
+        loaded = f"profile {profile_name!r} of {config} ({environment}, broker {profile.broker})"
     else:
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            fail(f"cannot use {directory} as the data folder: {exc.strerror or exc}")
         paper = PaperAdapter(
             directory / "paper.sqlite", PaperConfig(initial_cash=Decimal(10_000_000))
         )
@@ -104,9 +112,10 @@ def serve_command(
             DEMO_INSTRUMENTS,
             GatewayConfig(account=account),
         )
-    configure_json_logging()
+        loaded = f"the embedded paper broker ({environment})"
     if demo and paper is None:
         raise typer.BadParameter("--demo trades on the paper broker only")
+    configure_json_logging()
     if demo and paper is not None:
         demo_broker = paper
 
@@ -127,35 +136,72 @@ def serve_command(
             profile=profile,
         ),
     )
+    say(f"livegate serve: {loaded}; data in {directory.resolve()}")
+
+    def ready() -> None:
+        where = service.metrics_url or "no metrics endpoint"
+        say(f"ready: account {gateway.config.account}, metrics at {where}; stop with Ctrl-C")
+
     try:
-        asyncio.run(service.run(chosen, run_for))
+        asyncio.run(service.run(chosen, run_for, on_ready=ready))
     except Exception as exc:
         # A failed start-up check: say which, with its reason (never a secret).
         notes = " ".join(getattr(exc, "__notes__", []))
-        console.print(f"[red]could not start:[/] {type(exc).__name__}: {exc} {notes}")
-        raise typer.Exit(1) from exc
+        fail(f"could not start: {type(exc).__name__}: {exc} {notes}".rstrip(), 1)
+    say("stopped")
 
 
 def status_command(
     directory: Annotated[Path, typer.Option("--dir", help="The service's data folder.")] = Path(
         "livegate-service"
     ),
+    as_json: Annotated[bool, typer.Option("--json", help="The raw status as JSON.")] = False,
 ) -> None:
-    """Where a running service stands: connection, trading state, alerts, orders."""
+    """Where a running service stands: connection, trading state, alerts, orders.
+
+    Exit 1 when the gateway is not ready or its status is stale (for health checks).
+    """
+    from livegate.ops.service import read_status
+
     status = read_status(directory)
     if status is None:
-        console.print(f"[red]error:[/] no service status in {directory}")
-        raise typer.Exit(2)
+        fail(f"no service status in {directory} (is `livegate serve --dir {directory}` running?)")
     age = (time.time_ns() - status["updated_ns"]) / 1e9
-    table = Table(show_header=False)
-    for key, value in status.items():
-        if key in ("started_ns", "updated_ns"):
-            continue
-        table.add_row(key, str(value))
-    table.add_row("updated", f"{age:.1f}s ago")
-    console.print(table)
+    if as_json:
+        say(json.dumps(status, indent=2))
+    else:
+        _print_status(status, age)
     if status["running"] and age > 10:
-        console.print("[yellow]status is stale: the service may have died[/]")
-        raise typer.Exit(1)
+        fail(f"status is {age:.0f}s old: the service may have died", 1)
     if not status["ready"]:
         raise typer.Exit(1)
+
+
+def _print_status(status: dict[str, Any], age: float) -> None:
+    from rich.table import Table
+
+    table = Table(show_header=False)
+    for key, value in status.items():
+        if key in ("started_ns", "updated_ns", "health", "open_alerts"):
+            continue
+        table.add_row(key, "" if value is None else str(value))
+    alerts = status.get("open_alerts") or {}
+    listed = ", ".join(f"{level} {key}" for key, level in sorted(alerts.items(), key=_by_level))
+    table.add_row("open_alerts", listed or "none")
+    table.add_row("updated", f"{age:.1f}s ago")
+    console.print(table)
+    health = status.get("health") or []
+    if health:
+        checks = Table(title="Start-up health checks")
+        for column in ("check", "", "ms", "detail"):
+            checks.add_column(column)
+        for check in health:
+            mark = "ok" if check.get("ok") else "FAILED"
+            checks.add_row(
+                str(check.get("name")), mark, f"{check.get('ms', 0):.1f}", str(check.get("detail"))
+            )
+        console.print(checks)
+
+
+def _by_level(item: tuple[str, str]) -> tuple[str, str]:
+    return item[1], item[0]

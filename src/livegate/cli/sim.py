@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from livegate.sim import SimBroker
+from livegate.cli.output import console, fail
 
 KEYS_VARIABLE = "LIVEGATE_SIM_BROKER_KEYS"
 
@@ -44,13 +44,14 @@ def sim_broker_command(
 
     Prints one JSON line with its ports once it listens. Stops on SIGTERM or Ctrl-C.
     """
+    from livegate.sim import SimBroker
+
     if keys_file is not None:
         keys = {k.strip() for k in keys_file.read_text().splitlines() if k.strip()}
     else:
         keys = {k.strip() for k in os.environ.get(KEYS_VARIABLE, "").split(",") if k.strip()}
     if not keys:
-        typer.echo(f"error: no API keys: use --keys-file or set {KEYS_VARIABLE}", err=True)
-        raise typer.Exit(2)
+        fail(f"no API keys: use --keys-file or set {KEYS_VARIABLE}")
 
     async def run() -> None:
         broker = SimBroker(directory, keys, environment, heartbeat_interval=heartbeat)
@@ -86,7 +87,6 @@ def drill_command(
     """
     import tempfile
 
-    from rich.console import Console
     from rich.table import Table
 
     from livegate.drills.faults import SCENARIOS, DrillTimings, Verdict, run_drill
@@ -94,15 +94,10 @@ def drill_command(
     chosen = list(SCENARIOS) if scenario == "all" else [scenario]
     unknown = [s for s in chosen if s not in SCENARIOS]
     if unknown:
-        typer.echo(
-            f"error: unknown drill {unknown[0]!r}; choose from: all, {', '.join(SCENARIOS)}",
-            err=True,
-        )
-        raise typer.Exit(2)
+        fail(f"unknown drill {unknown[0]!r}; choose from: all, {', '.join(SCENARIOS)}")
     timings = DrillTimings.fast() if fast else DrillTimings()
     if orders is not None:
         timings.orders = orders
-    console = Console()
     base = directory or Path(tempfile.mkdtemp(prefix="livegate-drill-"))
     verdicts: list[Verdict] = []
     for name in chosen:

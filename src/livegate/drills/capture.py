@@ -12,13 +12,23 @@ See docs/capture-format.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 import msgspec
 
+from livegate.model.errors import InvalidOrderError
+from livegate.model.instrument import Instrument, InstrumentRegistry
+from livegate.model.orders import OrderRequest
 from livegate.model.reports import BrokerReport, CancelRejectReport, OrderReport, TradeReport
+from livegate.model.validation import (
+    check_client_order_id,
+    number_problem,
+    report_problem,
+    validate_request,
+)
 
 
 class SubmitLine(msgspec.Struct, frozen=True, tag="submit"):
@@ -42,27 +52,122 @@ class RestartLine(msgspec.Struct, frozen=True, tag="restart"):
 CaptureLine = SubmitLine | CancelLine | RestartLine | OrderReport | TradeReport | CancelRejectReport
 
 _decoder = msgspec.json.Decoder(CaptureLine)
+_LINE_TYPES: dict[str, type[msgspec.Struct]] = {
+    str(kind.__struct_config__.tag): kind
+    for kind in (SubmitLine, CancelLine, RestartLine, OrderReport, TradeReport, CancelRejectReport)
+}
+_FIELDS = {
+    tag: {"type", *(f.name for f in msgspec.structs.fields(kind))}
+    for tag, kind in _LINE_TYPES.items()
+}
+_ANY = Decimal("1e-18")  # submits are checked on their own, not against reference data
 
 
 class CaptureError(ValueError):
     """A line of a capture is not valid; names the file and line."""
 
 
-def parse_capture(lines: Iterable[str], source: str = "<capture>") -> list[CaptureLine]:
-    events: list[CaptureLine] = []
+@dataclass
+class Capture:
+    """Parsed lines with where each came from, so a failure while replaying names its line."""
+
+    lines: list[CaptureLine] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
+    source: str = "<capture>"
+
+    def where(self, index: int) -> str:
+        return f"{self.source}:{self.numbers[index]}"
+
+    def __iter__(self) -> Iterator[CaptureLine]:
+        return iter(self.lines)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+
+def parse_capture(lines: Iterable[str | bytes], source: str = "<capture>") -> Capture:
+    capture = Capture(source=source)
     for number, line in enumerate(lines, 1):
-        text = line.strip()
+        try:
+            text = line.decode("utf-8") if isinstance(line, bytes) else line
+        except UnicodeDecodeError:
+            raise CaptureError(f"{source}:{number}: not UTF-8 text") from None
+        text = text.strip()
         if not text or text.startswith("#"):
             continue
-        try:
-            events.append(_decoder.decode(text))
-        except msgspec.ValidationError as exc:
-            raise CaptureError(f"{source}:{number}: {exc}") from None
-        except msgspec.DecodeError as exc:
-            raise CaptureError(f"{source}:{number}: not JSON ({exc})") from None
-    return events
+        problem = _line_problem(text)
+        if problem:
+            raise CaptureError(f"{source}:{number}: {problem}")
+        capture.lines.append(_decoder.decode(text))
+        capture.numbers.append(number)
+    return capture
 
 
-def read_capture(path: Path) -> list[CaptureLine]:
-    with path.open(encoding="utf-8") as handle:
+def _line_problem(text: str) -> str:
+    """Why this line is not a capture line (empty when it is)."""
+    try:
+        raw = msgspec.json.decode(text)
+    except msgspec.DecodeError as exc:
+        return f"not JSON ({exc})"
+    if not isinstance(raw, dict):
+        return "not a JSON object"
+    tag = raw.get("type")
+    if tag not in _FIELDS:
+        return f"type {tag!r} is not one of {', '.join(_FIELDS)}"
+    unknown = sorted(set(raw) - _FIELDS[tag])
+    if unknown:
+        return f"unknown field(s) {', '.join(unknown)} in a {tag} line"
+    try:
+        line = _decoder.decode(text)
+    except msgspec.ValidationError as exc:
+        return str(exc)
+    if isinstance(line, RestartLine):
+        for i, missed in enumerate(raw.get("missed") or []):
+            if isinstance(missed, dict):
+                extra = sorted(set(missed) - _FIELDS.get(str(missed.get("type")), set(missed)))
+                if extra:
+                    return f"missed[{i}]: unknown field(s) {', '.join(extra)}"
+        for i, report in enumerate(line.missed):
+            if problem := report_problem(report):
+                return f"missed[{i}]: {problem}"
+        return ""
+    if isinstance(line, SubmitLine):
+        return _submit_problem(line)
+    if isinstance(line, CancelLine):
+        return _id_problem(line.client_order_id)
+    return report_problem(line)
+
+
+def _id_problem(client_order_id: str) -> str:
+    try:
+        check_client_order_id(client_order_id)
+    except InvalidOrderError as exc:
+        return str(exc)
+    return ""
+
+
+def _submit_problem(line: SubmitLine) -> str:
+    request = OrderRequest(
+        symbol=line.symbol,
+        side=line.side,
+        quantity=line.quantity,
+        order_type=line.order_type,
+        price=line.price,
+        time_in_force=line.time_in_force,
+        client_order_id=line.client_order_id,
+    )
+    try:
+        anything = InstrumentRegistry(
+            [Instrument(line.symbol, tick_size=_ANY, lot_size=_ANY, min_qty=_ANY)]
+        )
+        validate_request(
+            request, anything, account="", client_order_id=line.client_order_id, ts_ns=0
+        )
+    except (InvalidOrderError, ValueError) as exc:
+        return str(exc)
+    return number_problem(line.quantity, "quantity", positive=True)
+
+
+def read_capture(path: Path) -> Capture:
+    with path.open("rb") as handle:
         return parse_capture(handle, str(path))

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from livegate.broker.sim import SimAdapter
+from livegate.drills.children import spawn
 from livegate.engine import Gateway, GatewayConfig
 from livegate.engine.retry import RetryPolicy
 from livegate.journal import Journal, SQLiteStore
@@ -144,7 +145,7 @@ class SimProcess:
         if forget_open_orders:
             command.append("--forget-open-orders")
         env = {**os.environ, "LIVEGATE_SIM_BROKER_KEYS": self.key}
-        self.process = subprocess.Popen(
+        self.process = spawn(
             command,
             stdout=subprocess.PIPE,
             stderr=(self.directory.parent / "sim-broker.log").open("ab"),

@@ -21,6 +21,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from livegate.drills.children import spawn
+
 EXAMPLES = Path("/usr/share/doc/libquickfix-doc/examples")
 DEBIAN_BINARIES = {
     "ordermatch": EXAMPLES / "ordermatch/.libs/ordermatch.gz",
@@ -73,6 +75,7 @@ class OrderMatch:
         comp_id: str = COMP_ID,
         sessions: tuple[str, ...] = SESSIONS,
     ) -> None:
+        directory = directory.resolve()  # the process runs in it: relative paths would move
         self.directory = directory
         self.port = port or free_port()
         self.example = example
@@ -99,7 +102,7 @@ class OrderMatch:
 
     def start(self, timeout: float = 10.0) -> None:
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
+            self.process = spawn(
                 [str(self.binary), str(self.config)],
                 stdin=subprocess.PIPE,
                 stdout=log,

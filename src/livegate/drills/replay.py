@@ -14,14 +14,17 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import msgspec
+
 from livegate.broker.adapter import Capabilities
-from livegate.drills.capture import CancelLine, CaptureLine, RestartLine, SubmitLine
+from livegate.drills.capture import CancelLine, Capture, CaptureLine, SubmitLine
 from livegate.engine.gateway import Gateway, GatewayConfig
 from livegate.journal import Journal, MemoryStore
 from livegate.journal.journal import decode_event
 from livegate.model import (
     AccountSnapshot,
     BrokerReport,
+    CancelRejectReport,
     Fill,
     Instrument,
     InstrumentRegistry,
@@ -32,6 +35,7 @@ from livegate.model import (
     Position,
     TradeReport,
 )
+from livegate.model.errors import LivegateError
 from livegate.model.events import Anomalies, Anomaly
 
 
@@ -42,17 +46,37 @@ class ReplayBroker:
     def __init__(self) -> None:
         self.latest: dict[str, OrderReport] = {}  # by client id, else broker id
         self.trades: dict[str, TradeReport] = {}
+        self._client_of: dict[str, str] = {}  # broker id -> client id, once a report says both
         self._queue: asyncio.Queue[BrokerReport | None] = asyncio.Queue()
 
     def learn(self, report: BrokerReport) -> None:
-        """The broker's own view moves on (whether or not we hear about it)."""
+        """The broker's own view moves on (whether or not we hear about it).
+
+        A broker's book only moves forward: a late open status never replaces
+        a final one, nor a lower cumulative quantity a higher one. An order
+        first named by its broker id alone is the same order once a report
+        names both ids.
+        """
         if isinstance(report, TradeReport):
             self.trades.setdefault(report.dedup_key(), report)
         elif isinstance(report, OrderReport):
-            key = report.client_order_id or report.broker_order_id or ""
+            key = self._key(report.client_order_id, report.broker_order_id)
+            boid = report.broker_order_id
             previous = self.latest.get(key)
-            if previous is None or (report.cum_qty or 0) >= (previous.cum_qty or 0):
-                self.latest[key] = report
+            if report.client_order_id and boid and boid not in self._client_of:
+                self._client_of[boid] = report.client_order_id
+                earlier = self.latest.pop(boid, None)  # known by broker id only, until now
+                if earlier is not None and (previous is None or _ahead(earlier, previous)):
+                    previous = earlier
+            if previous is None or _ahead(report, previous):
+                self.latest[key] = _with_ids(report, previous)
+            elif previous.broker_order_id is None or previous.client_order_id is None:
+                self.latest[key] = _with_ids(previous, report)
+
+    def _key(self, client_order_id: str | None, broker_order_id: str | None) -> str:
+        if client_order_id:
+            return client_order_id
+        return self._client_of.get(broker_order_id or "", broker_order_id or "")
 
     def deliver(self, report: BrokerReport) -> None:
         self.learn(report)
@@ -76,7 +100,9 @@ class ReplayBroker:
     async def order_status(
         self, client_order_id: str, broker_order_id: str | None
     ) -> OrderReport | None:
-        return self.latest.get(client_order_id) or self.latest.get(broker_order_id or "")
+        return self.latest.get(self._key(client_order_id, broker_order_id)) or self.latest.get(
+            self._key(None, broker_order_id)
+        )
 
     async def open_orders(self) -> Sequence[OrderReport]:
         return [r for r in self.latest.values() if r.status.is_open]
@@ -90,6 +116,28 @@ class ReplayBroker:
     async def reports(self) -> AsyncIterator[BrokerReport]:
         while (report := await self._queue.get()) is not None:
             yield report
+
+
+def _ahead(new: OrderReport, old: OrderReport) -> bool:
+    """Whether `new` may replace `old` in a book that only moves forward."""
+    if old.status.is_terminal and not new.status.is_terminal:
+        return False
+    return (new.cum_qty or 0) >= (old.cum_qty or 0)
+
+
+def _with_ids(report: OrderReport, other: OrderReport | None) -> OrderReport:
+    """`report`, with the id it lacks taken from `other`."""
+    if other is None:
+        return report
+    if report.client_order_id is None and other.client_order_id is not None:
+        report = msgspec.structs.replace(report, client_order_id=other.client_order_id)
+    if report.broker_order_id is None and other.broker_order_id is not None:
+        report = msgspec.structs.replace(report, broker_order_id=other.broker_order_id)
+    return report
+
+
+class ReplayError(ValueError):
+    """A capture line that cannot be replayed (a cancel of an order never submitted, say)."""
 
 
 @dataclass
@@ -113,7 +161,27 @@ def _instruments(lines: Sequence[CaptureLine]) -> InstrumentRegistry:
     )
 
 
-async def replay(lines: Sequence[CaptureLine]) -> ReplayResult:
+async def replay(lines: Capture | Sequence[CaptureLine]) -> ReplayResult:
+    """Run the capture; a line the gateway refuses raises ReplayError naming it."""
+    capture = (
+        lines
+        if isinstance(lines, Capture)
+        else Capture(list(lines), list(range(1, len(lines) + 1)))
+    )
+    try:
+        return await _replay(capture)
+    except _LineFailed as failed:
+        cause = failed.__cause__
+        raise ReplayError(f"{capture.where(failed.index)}: {cause}") from None
+
+
+class _LineFailed(Exception):
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+async def _replay(capture: Capture) -> ReplayResult:
+    lines = capture.lines
     store = MemoryStore()
     broker = ReplayBroker()
     instruments = _instruments(lines)
@@ -122,30 +190,13 @@ async def replay(lines: Sequence[CaptureLine]) -> ReplayResult:
     gateway = Gateway(broker, Journal(store), instruments, config)
     await gateway.start()
     restarts = 0
-    for line in lines:
-        if isinstance(line, SubmitLine):
-            request = OrderRequest(
-                symbol=line.symbol,
-                side=line.side,
-                quantity=line.quantity,
-                order_type=line.order_type,
-                price=line.price,
-                time_in_force=line.time_in_force,
-                client_order_id=line.client_order_id,
-            )
-            await gateway.submit_order(request)
-        elif isinstance(line, CancelLine):
-            await gateway.cancel_order(line.client_order_id)
-        elif isinstance(line, RestartLine):
+    for index, line in enumerate(lines):
+        try:
+            gateway, restarted = await _play(gateway, broker, store, instruments, config, line)
+        except LivegateError as exc:
             await gateway.stop()
-            for missed in line.missed:
-                broker.learn(missed)
-            gateway = Gateway(broker, Journal(store), instruments, config)
-            await gateway.start()  # replays the journal, then syncs with the broker
-            restarts += 1
-        else:
-            broker.deliver(line)
-        await _settle(gateway)
+            raise _LineFailed(index) from exc
+        restarts += restarted
     await _settle(gateway)
     result = ReplayResult(
         orders=gateway.orders(),
@@ -168,6 +219,43 @@ async def replay(lines: Sequence[CaptureLine]) -> ReplayResult:
     if result.gaps:
         result.counts["FILL_GAP"] = len(result.gaps)
     return result
+
+
+async def _play(
+    gateway: Gateway,
+    broker: ReplayBroker,
+    store: MemoryStore,
+    instruments: InstrumentRegistry,
+    config: GatewayConfig,
+    line: CaptureLine,
+) -> tuple[Gateway, int]:
+    """One line: (the gateway from here on, 1 if it restarted)."""
+    if isinstance(line, OrderReport | TradeReport | CancelRejectReport):
+        broker.deliver(line)  # ingested in order with what follows: our actions settle first
+        return gateway, 0
+    await _settle(gateway)
+    if isinstance(line, SubmitLine):
+        request = OrderRequest(
+            symbol=line.symbol,
+            side=line.side,
+            quantity=line.quantity,
+            order_type=line.order_type,
+            price=line.price,
+            time_in_force=line.time_in_force,
+            client_order_id=line.client_order_id,
+        )
+        await gateway.submit_order(request)
+    elif isinstance(line, CancelLine):
+        await gateway.cancel_order(line.client_order_id)
+    else:
+        await gateway.stop()
+        for missed in line.missed:
+            broker.learn(missed)
+        gateway = Gateway(broker, Journal(store), instruments, config)
+        await gateway.start()  # replays the journal, then syncs with the broker
+        return gateway, 1
+    await _settle(gateway)
+    return gateway, 0
 
 
 async def _settle(gateway: Gateway) -> None:

@@ -137,6 +137,40 @@ class GatewayConfig:
     broker_rate_burst: int | None = None
     control_dir: Path | None = None  # where `livegate trading-state` drops commands
 
+    def __post_init__(self) -> None:
+        """Refuse what would misbehave later: a negative timeout makes every order
+        UNKNOWN, a negative rate a traceback on the first order."""
+        for name in (*_POSITIVE_SECONDS, *_GRACES):
+            value = getattr(self, name)
+            if value is None and name in _OPTIONAL:
+                continue
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            low_ok = number and (value >= 0 if name in _GRACES else value > 0)
+            if not (low_ok and value < float("inf")):
+                sign = "zero or more" if name in _GRACES else "positive"
+                raise ValueError(f"GatewayConfig.{name}={value!r}: must be a {sign} number")
+        for name in ("broker_rate_limit", "broker_rate_burst"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < float("inf"):
+                raise ValueError(f"GatewayConfig.{name}={value!r}: must be positive (or None)")
+
+
+_GRACES = ("gap_fetch_after", "gap_grace", "unknown_grace")  # 0: at once
+_POSITIVE_SECONDS = (
+    "place_timeout",
+    "cancel_timeout",
+    "resolve_interval",
+    "reconnect_delay",
+    "reconnect_max_delay",
+    "auth_retry_delay",
+    "heartbeat_interval",
+    "heartbeat_timeout",
+    "degraded_latency",
+    "max_clock_skew",
+    "gil_switch_interval",
+)
+_OPTIONAL = ("heartbeat_interval", "gil_switch_interval")
+
 
 class Gateway:
     def __init__(

@@ -63,6 +63,7 @@ class Journal:
         # Shared with the writer thread, under _lock: the batch being filled.
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
+        self._taken = threading.Condition(self._lock)  # the writer took what was pending
         self._pending: list[bytes] = []
         self._pending_first_seq = 0
         self._pending_future: asyncio.Future[None] | None = None
@@ -158,6 +159,38 @@ class Journal:
             lock.release()
         return future
 
+    def append_all(self, events: Sequence[msgspec.Struct]) -> asyncio.Future[None] | None:
+        """Queue events as one unit: they are committed in one batch, all or none.
+
+        `append` called in a loop is not that: the writer thread may take
+        what is pending between two calls, so a crash could keep the first
+        event without the second (an order's fill without its trade). The
+        unit must fit in `max_batch`. None when `events` is empty.
+        """
+        if not events:
+            return None
+        if len(events) > self.max_batch:
+            raise ValueError(f"{len(events)} events exceed max_batch={self.max_batch}")
+        loop = self._loop
+        if loop is None:
+            raise JournalError("journal is not started")
+        if self._failed is not None:
+            raise JournalError(f"journal failed earlier: {self._failed}") from self._failed
+        payloads = [_encoder.encode(event) for event in events]
+        with self._lock:
+            while self._pending and len(self._pending) + len(payloads) > self.max_batch:
+                # It would be cut in two: wait (one fsync at most) until the writer
+                # has taken what is pending, so the unit starts a batch of its own.
+                self._taken.wait()
+            future = self._pending_future
+            if future is None:
+                future = self._pending_future = self._last_future = loop.create_future()
+                self._pending_first_seq = self._seq + 1
+                self._wake.notify()
+            self._seq += len(payloads)
+            self._pending.extend(payloads)
+        return future
+
     # -- the writer thread ------------------------------------------------
     def _write_loop(self) -> None:
         """Write whatever accumulated, as soon as the previous batch is durable.
@@ -175,6 +208,7 @@ class Journal:
                     return
                 rows = self._pending[: self.max_batch]
                 del self._pending[: self.max_batch]
+                self._taken.notify_all()
                 first_seq = self._pending_first_seq
                 self._pending_first_seq += len(rows)
                 future = self._pending_future

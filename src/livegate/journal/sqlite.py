@@ -14,7 +14,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from livegate.journal.lock import WriterLock
 from livegate.journal.store import Batch, Record
+from livegate.model.errors import JournalError
 
 _INSERT_BATCH = (
     "INSERT INTO events SELECT value->>0, value->>1, value->>2, value->>3, value->>4"
@@ -50,25 +52,41 @@ _SPLIT_BATCH = (
 
 
 class SQLiteStore:
-    def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: str | Path, synchronous: str = "FULL", read_only: bool = False
+    ) -> None:
         """`synchronous`: FULL for the gateway's journal (survives power loss);
-        NORMAL survives a killed process only, enough for a simulated broker."""
+        NORMAL survives a killed process only, enough for a simulated broker.
+        `read_only`: for operator commands beside a running gateway; takes no
+        lock and can never write (see journal/lock.py)."""
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous={synchronous!r}: use FULL or NORMAL")
         self.path = Path(path)
         self.synchronous = synchronous
+        self.read_only = read_only
         self._conn: sqlite3.Connection | None = None
+        self._writer_lock: WriterLock | None = None
         # The writer thread writes while the loop thread may read (trace,
         # queries); sqlite3 connections are not safe to share unguarded.
         self._lock = threading.Lock()
 
     def open(self) -> None:
+        if self.read_only:
+            self._conn = open_read_only(self.path)
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        conn.executescript(_SCHEMA)
+        lock = WriterLock(self.path)
+        lock.acquire()
+        try:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            lock.release()
+            raise JournalError(f"{self.path}: not a readable journal ({exc})") from None
         self._conn = conn
+        self._writer_lock = lock
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -135,3 +153,20 @@ class SQLiteStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._writer_lock is not None:
+                self._writer_lock.release()
+                self._writer_lock = None
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write, checked to be a journal; JournalError otherwise."""
+    if not path.is_file():
+        raise JournalError(f"{path} not found: point at a gateway's data folder")
+    try:
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+        )
+        conn.execute("SELECT first_seq, size, ts_ns, events FROM batches LIMIT 0")
+    except sqlite3.DatabaseError as exc:
+        raise JournalError(f"{path}: not a readable livegate journal ({exc})") from None
+    return conn

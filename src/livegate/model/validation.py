@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
+from decimal import Decimal
 from typing import TypeVar
 
 from livegate.model.decimals import is_multiple, to_decimal
@@ -15,6 +16,7 @@ from livegate.model.enums import OrderType, RejectReason, Side, TimeInForce
 from livegate.model.errors import InvalidOrderError
 from livegate.model.instrument import InstrumentRegistry
 from livegate.model.orders import OrderIntent, OrderRequest
+from livegate.model.reports import CancelRejectReport, OrderReport, TradeReport
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -108,3 +110,52 @@ def validate_request(
         ts_ns=ts_ns,
         tag=request.tag,
     )
+
+
+# Reports: what a broker may say at all, before it is compared with our order.
+# The bound keeps every later sum and product finite and exact (a quantity
+# of 1e999999999 is a finite Decimal whose arithmetic overflows).
+MAX_MAGNITUDE = Decimal("1e15")
+MIN_EXPONENT = -18  # finer than any tick or lot a broker uses
+
+
+def number_problem(value: Decimal, field: str, *, positive: bool, signed: bool = False) -> str:
+    if not isinstance(value, Decimal) or not value.is_finite():
+        return f"{field}={value} is not a finite number"
+    if abs(value) >= MAX_MAGNITUDE:
+        return f"{field}={value} is out of range"
+    exponent = value.as_tuple().exponent
+    if value != 0 and isinstance(exponent, int) and exponent < MIN_EXPONENT:
+        return f"{field}={value} has more decimals than any instrument"
+    if signed:
+        return ""
+    if positive and value <= 0:
+        return f"{field}={value} must be positive"
+    if value < 0:
+        return f"{field}={value} must not be negative"
+    return ""
+
+
+def report_problem(report: OrderReport | TradeReport | CancelRejectReport) -> str:
+    """What makes this report impossible on its own (empty when it is not).
+
+    Checked before a report may change anything; a report that fails is
+    journaled as refused, never applied, so no value in it can stop a replay.
+    """
+    if not report.client_order_id and not report.broker_order_id:
+        return "names no order: it has neither a client nor a broker order id"
+    if type(report) is TradeReport:
+        return (
+            number_problem(report.quantity, "quantity", positive=True)
+            or number_problem(report.price, "price", positive=True)
+            or number_problem(report.fee, "fee", positive=False, signed=True)
+            or ("" if report.trade_id is None or report.trade_id else "trade_id is empty")
+        )
+    if type(report) is OrderReport:
+        problem = ""
+        if report.cum_qty is not None:
+            problem = number_problem(report.cum_qty, "cum_qty", positive=False)
+        if not problem and report.avg_price is not None:
+            problem = number_problem(report.avg_price, "avg_price", positive=False)
+        return problem
+    return ""

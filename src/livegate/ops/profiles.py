@@ -20,7 +20,7 @@ import os
 import stat
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -34,17 +34,23 @@ class ProfileError(Exception):
     """A profile cannot be used as configured; the message says why (never a secret)."""
 
 
+# A duration in seconds: positive and finite (NaN and inf fail `gt` / `le`),
+# at most a day. A negative place_timeout would turn every order UNKNOWN.
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+PerSecond = Annotated[float, msgspec.Meta(gt=0, le=1_000_000)]
+
+
 class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    place_timeout: float | None = None
-    cancel_timeout: float | None = None
-    heartbeat_interval: float | None = None
-    heartbeat_timeout: float | None = None
-    reconnect_delay: float | None = None
-    reconnect_max_delay: float | None = None
-    auth_retry_delay: float | None = None
-    max_clock_skew: float | None = None
-    broker_rate_limit: float | None = None
-    broker_rate_burst: int | None = None
+    place_timeout: Seconds | None = None
+    cancel_timeout: Seconds | None = None
+    heartbeat_interval: Seconds | None = None
+    heartbeat_timeout: Seconds | None = None
+    reconnect_delay: Seconds | None = None
+    reconnect_max_delay: Seconds | None = None
+    auth_retry_delay: Seconds | None = None
+    max_clock_skew: Seconds | None = None
+    broker_rate_limit: PerSecond | None = None
+    broker_rate_burst: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
 
 
 class Profile(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -53,7 +59,7 @@ class Profile(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     data_dir: str
     account: str = "default"
     host: str = "127.0.0.1"
-    port: int = 0
+    port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 0
     api_key: str = ""  # a reference: env:VAR or file:PATH:SECTION
     reference: str = ""  # instrument reference file (CSV/TOML); the demo's for paper and sim
     # FIX sessions

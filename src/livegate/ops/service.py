@@ -81,8 +81,16 @@ class GatewayService:
     def request_stop(self) -> None:
         self._stop.set()
 
-    async def run(self, strategy: Strategy | None = None, run_for: float | None = None) -> None:
-        """Start everything, run the strategy (if any), serve until a signal or `run_for`."""
+    async def run(
+        self,
+        strategy: Strategy | None = None,
+        run_for: float | None = None,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        """Start everything, run the strategy (if any), serve until a signal or `run_for`.
+
+        `on_ready` is called once the gateway is up and orders may flow.
+        """
         cfg = self.config
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -103,6 +111,8 @@ class GatewayService:
         self.alerts.start()
         if self.reconciler is not None:
             self.reconciler.start()
+        if on_ready is not None:
+            on_ready()
         strategy_task = (
             asyncio.create_task(self._run_strategy(strategy), name="livegate-strategy")
             if strategy is not None

@@ -15,9 +15,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-import exchange_calendars as xcals
-import pandas as pd
-
 _DAY_NS = 86_400_000_000_000
 # Exchanges exchange_calendars does not name, mapped to one with the same hours:
 # Shenzhen keeps Shanghai's sessions and holidays.
@@ -78,7 +75,7 @@ class SessionGuard:
 
     def calendar(self, exchange: str) -> str | None:
         code = self.calendar_of.get(exchange) or DEFAULT_CALENDARS.get(exchange, exchange)
-        return code if code in xcals.get_calendar_names(include_aliases=True) else None
+        return code if code in _calendar_names() else None
 
     def is_open(self, exchange: str, now_ns: int) -> bool:
         if self.override is not None:
@@ -97,6 +94,11 @@ class SessionGuard:
         cached = self._cache.get(code)
         if cached is not None and cached.lo <= now_ns < cached.hi:
             return cached
+        # Imported here: pandas alone is most of a second of start-up, and only
+        # instruments with a real exchange calendar ever need it.
+        import exchange_calendars as xcals
+        import pandas as pd
+
         calendar = xcals.get_calendar(code)
         lo = pd.Timestamp(now_ns - _WINDOW_DAYS * _DAY_NS, unit="ns").normalize()
         hi = pd.Timestamp(now_ns + _WINDOW_DAYS * _DAY_NS, unit="ns").normalize()
@@ -116,3 +118,14 @@ class SessionGuard:
         result = _Intervals(starts, ends, lo.value + _DAY_NS, hi.value - _DAY_NS)
         self._cache[code] = result
         return result
+
+
+_NAMES: set[str] = set()
+
+
+def _calendar_names() -> set[str]:
+    if not _NAMES:
+        import exchange_calendars as xcals
+
+        _NAMES.update(xcals.get_calendar_names(include_aliases=True))
+    return _NAMES

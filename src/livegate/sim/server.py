@@ -29,7 +29,16 @@ import msgspec
 
 from livegate.broker.errors import BrokerRejected
 from livegate.broker.paper import PaperAdapter, PaperConfig
-from livegate.broker.sim.protocol import Beat, Error, Push, Request, Response, line, request_decoder
+from livegate.broker.sim.protocol import (
+    Beat,
+    Error,
+    Push,
+    Request,
+    Response,
+    line,
+    read_frame,
+    request_decoder,
+)
 from livegate.model.orders import OrderIntent
 from livegate.model.reports import BrokerReport
 
@@ -166,7 +175,7 @@ class SimBroker:
             if not await self._authenticate(reader, session):
                 return
             self.sessions.append(session)
-            while raw := await reader.readline():
+            while raw := await read_frame(reader):
                 await self._unstalled()
                 try:
                     request = request_decoder.decode(raw)
@@ -189,7 +198,7 @@ class SimBroker:
 
     async def _authenticate(self, reader: asyncio.StreamReader, session: Session) -> bool:
         try:
-            raw = await asyncio.wait_for(reader.readline(), 10)
+            raw = await asyncio.wait_for(read_frame(reader), 10)
             request = request_decoder.decode(raw)
         except (TimeoutError, msgspec.DecodeError):
             session.writer.close()
@@ -317,7 +326,7 @@ class SimBroker:
     async def _control_client(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        while raw := await reader.readline():
+        while raw := await read_frame(reader):
             try:
                 command = msgspec.json.decode(raw)
                 result = await self.control(command.pop("op"), **command)
@@ -402,7 +411,7 @@ async def control(host: str, port: int, op: str, **args: Any) -> Any:
     try:
         writer.write(msgspec.json.encode({"op": op, **args}) + b"\n")
         await writer.drain()
-        answer = msgspec.json.decode(await reader.readline())
+        answer = msgspec.json.decode(await read_frame(reader))
     finally:
         writer.close()
     if not answer.get("ok"):

@@ -171,9 +171,9 @@ class PaperBroker:
 
     def save(self) -> tuple[list[BrokerReport], asyncio.Future[None] | None]:
         """Queue what changed for saving; the reports may be told once the future resolves."""
-        future = None
-        for event in self._take_unsaved():
-            future = self.journal.append(event)  # encoded now: a snapshot of the order
+        # One unit: an order's new state and the trades that caused it commit
+        # together or not at all, as in a real broker's book.
+        future = self.journal.append_all(self._take_unsaved())  # encoded now: a snapshot
         out, self.outbox = self.outbox, []
         return out, future
 

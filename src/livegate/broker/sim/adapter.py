@@ -26,7 +26,16 @@ from livegate.broker.errors import (
     BrokerThrottled,
     UnknownOutcome,
 )
-from livegate.broker.sim.protocol import Beat, Error, Push, Request, Response, line, server_decoder
+from livegate.broker.sim.protocol import (
+    Beat,
+    Error,
+    Push,
+    Request,
+    Response,
+    line,
+    read_frame,
+    server_decoder,
+)
 from livegate.model.account import AccountSnapshot
 from livegate.model.enums import RejectReason
 from livegate.model.orders import OrderIntent
@@ -161,7 +170,7 @@ class SimAdapter:
     async def _read(self, reader: asyncio.StreamReader) -> None:
         queue, pending = self._queue, self._pending
         try:
-            while raw := await reader.readline():
+            while raw := await read_frame(reader):
                 message = server_decoder.decode(raw)
                 if type(message) is Push:
                     queue.put_nowait(message.report)

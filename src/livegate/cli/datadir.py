@@ -1,0 +1,128 @@
+"""The data folder: one way to name it, checked before anything is written.
+
+Every command takes the folder as `--dir` (default `livegate-service`, where
+`livegate serve` keeps its files). The older form, the folder as the first
+argument, still works with a deprecation warning. A folder without a
+journal is refused by name: a typo must never look like success, least of
+all for the kill switch.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from livegate.cli.output import fail, warn
+
+DEFAULT_DIR = Path("livegate-service")
+JOURNAL = "journal.sqlite"
+
+DirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir",
+        help=f"The gateway's data folder (its journal); default: {DEFAULT_DIR}.",
+        show_default=False,
+    ),
+]
+LegacyDirArgument = Annotated[
+    Path | None,
+    typer.Argument(help="Deprecated: the data folder; use --dir.", show_default=False),
+]
+
+
+def choose_dir(legacy: Path | None, option: Path | None) -> Path:
+    """The folder from --dir, or from the deprecated positional form."""
+    if legacy is not None:
+        if option is not None and option != legacy:
+            fail(f"two data folders given: {legacy} and --dir {option}; use --dir only")
+        warn(f"the data folder as an argument is deprecated: use --dir {legacy}")
+        return legacy
+    return option if option is not None else DEFAULT_DIR
+
+
+def journal_of(directory: Path) -> Path:
+    """The folder's journal, refusing a folder that is not a livegate data folder."""
+    if not directory.is_dir():
+        fail(f"{directory}: no such folder (not a livegate data folder); check the path")
+    journal = directory / JOURNAL
+    if not journal.is_file():
+        fail(
+            f"{directory} is not a livegate data folder: it has no {JOURNAL}"
+            " (check the path, or start the gateway there first)"
+        )
+    return journal
+
+
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        min=0,
+        help="Seconds to wait for the running gateway to confirm (0: do not wait).",
+    ),
+]
+
+NOT_CONFIRMED = 3  # exit code: the command is queued, but no gateway said it applied it
+
+
+def send_and_confirm(
+    directory: Path, kind: str, send: Callable[[], str], wait: float, what: str
+) -> int:
+    """Leave a command for the gateway (`send` returns its id) and wait until the
+    gateway journals an event of `kind` carrying that id: its journal seq, or exit 3."""
+    from livegate.journal.lock import is_locked
+    from livegate.journal.sqlite import open_read_only
+
+    journal = directory / JOURNAL
+    conn = open_read_only(journal)
+    try:
+        before = conn.execute("SELECT coalesce(max(first_seq), 0) FROM batches").fetchone()[0]
+        command_id = send()
+        if wait > 0 and is_locked(journal):
+            seq = _poll(conn, before, kind, command_id, wait)
+            if seq is not None:
+                return seq
+    finally:
+        conn.close()
+    queued = f"the command stays queued in {directory / 'control'}"
+    if wait == 0:
+        typer.echo(f"{what}: queued (command {command_id}); not waiting for the gateway")
+        raise typer.Exit(0)
+    if not is_locked(journal):
+        typer.echo(
+            f"{what}: no gateway is running on {directory}; {queued}"
+            " and is applied when the gateway starts",
+            err=True,
+        )
+    else:
+        typer.echo(
+            f"{what}: the running gateway did not confirm within {wait:g}s; {queued}", err=True
+        )
+    raise typer.Exit(NOT_CONFIRMED)
+
+
+_APPLIED = (
+    "SELECT b.first_seq + j.key FROM batches AS b, json_each(b.events) AS j"
+    " WHERE b.first_seq >= ? AND j.value ->> 'type' = ? AND j.value ->> 'command_id' = ?"
+    " ORDER BY 1 LIMIT 1"
+)
+
+
+def _poll(
+    conn: sqlite3.Connection, after_batch: int, kind: str, command_id: str, wait: float
+) -> int | None:
+    """Only batches from the last one before the command on are looked at."""
+    deadline = time.monotonic() + wait
+    while True:
+        row = conn.execute(_APPLIED, (after_batch, kind, command_id)).fetchone()
+        if row is not None:
+            return int(row[0])
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
