@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from livegate.cli.main import app
+from livegate.drills.capture import CaptureLine, RestartLine, SubmitLine
+from livegate.drills.replay import ReplayBroker
+from livegate.drills.replay import replay as run_replay
+from livegate.model import BrokerReport, OrderReport
+from livegate.model import OrderStatus as S
+
+from .histories import History, histories, messy_delivery
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -95,7 +106,8 @@ def test_a_bad_line_is_named_and_nothing_runs(tmp_path: Path, text: str, message
     capture.write_text('{"type":"cancel","client_order_id":"x"}\n' + text + "\n")
     result = CliRunner().invoke(app, ["replay", str(capture)])
     assert result.exit_code == 2
-    assert message in result.output.replace("\n", "")
+    (line,) = result.stderr.splitlines()  # one line, however long the path
+    assert message in line
 
 
 def test_human_output_lists_orders_fills_and_anomalies() -> None:
@@ -103,3 +115,116 @@ def test_human_output_lists_orders_fills_and_anomalies() -> None:
     assert result.exit_code == 0
     for heading in ("Orders", "Fills", "Positions", "Anomalies", "DUPLICATE_FILL=3"):
         assert heading in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"type":"submit","client_order_id":"a","symbol":"X","side":"BUY","quantity":"NaN",'
+         '"price":"1"}', "quantity=NaN"),
+        ('{"type":"submit","client_order_id":"a","symbol":"X","side":"BUY","quantity":"-5",'
+         '"price":"1"}', "must be positive"),
+        ('{"type":"submit","client_order_id":"a","symbol":"X","side":"HOLD","quantity":"5",'
+         '"price":"1"}', "side='HOLD'"),
+        ('{"type":"submit","client_order_id":"a","symbol":"X","side":"BUY","quantity":"5",'
+         '"order_type":"STOP","price":"1"}', "order_type='STOP'"),
+        ('{"type":"submit","client_order_id":"a b","symbol":"X","side":"BUY","quantity":"5",'
+         '"price":"1"}', "client_order_id 'a b'"),
+        ('{"type":"order_report","status":"FILLED","cum_qty":"5"}', "names no order"),
+        ('{"type":"order_report","status":"FILLED","client_order_id":"a","cum_qtty":"5"}',
+         "unknown field(s) cum_qtty"),
+        ('{"type":"trade_report","quantity":"0","price":"1","client_order_id":"a"}',
+         "quantity=0 must be positive"),
+        ('{"type":"trade_report","quantity":"5","price":"-1","client_order_id":"a"}',
+         "price=-1 must be positive"),
+        ('{"type":"trade_report","quantity":"Infinity","price":"1","client_order_id":"a"}',
+         "not a finite number"),
+        ('{"type":"trade_report","quantity":"1e999999999","price":"1","client_order_id":"a"}',
+         "out of range"),
+        ('{"type":"restart","missed":[{"type":"trade_report","quantity":"-1","price":"1",'
+         '"client_order_id":"a"}]}', "missed[0]: quantity=-1"),
+        ('{"type":"cancel","client_order_id":"never-submitted"}', "never-submitted"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_a_clear_line_never_a_traceback(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    capture = tmp_path / "bad.jsonl"
+    capture.write_text("# a capture\n" + content + "\n")
+    result = CliRunner().invoke(app, ["replay", str(capture)])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {capture}:2: ") and message in line, line
+
+
+@pytest.mark.parametrize(
+    "content", [b'{"type":"cancel","client_order_id":"\xff\xfe"}\n', bytes(range(256)) * 4]
+)
+def test_bytes_that_are_not_text_are_refused_by_line(tmp_path: Path, content: bytes) -> None:
+    capture = tmp_path / "binary.jsonl"
+    capture.write_bytes(content)
+    result = CliRunner().invoke(app, ["replay", str(capture)])
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {capture}:1: ")
+
+
+def test_the_replay_broker_only_moves_forward_and_joins_ids() -> None:
+    broker = ReplayBroker()
+    broker.learn(OrderReport(S.SUBMITTED, "a", "A1", cum_qty=D(0)))
+    broker.learn(OrderReport(S.CANCELLED, "a", "A1", cum_qty=D(0)))
+    broker.learn(OrderReport(S.SUBMITTED, "a", "A1", cum_qty=D(0)))  # late, same cum_qty
+    # First named by its broker id alone, then by both.
+    broker.learn(OrderReport(S.FILLED, None, "B1", cum_qty=D(5)))
+    broker.learn(OrderReport(S.SUBMITTED, "b", "B1", cum_qty=D(0)))
+
+    async def ask() -> None:
+        assert await broker.open_orders() == []
+        by_client = await broker.order_status("b", None)
+        assert by_client is not None and by_client.status is S.FILLED
+        assert by_client.broker_order_id == "B1" and by_client.client_order_id == "b"
+        cancelled = await broker.order_status("a", None)
+        assert cancelled is not None and cancelled.status is S.CANCELLED
+
+    asyncio.run(ask())
+
+
+@st.composite
+def capture_with_restarts(draw: st.DrawFn) -> tuple[list[CaptureLine], list[History]]:
+    """Histories delivered messily, with restarts whose missed reports the stream never
+    carries; a last restart carries whatever the stream never did."""
+    hs = draw(histories(max_orders=3))
+    lines: list[CaptureLine] = [
+        SubmitLine(h.coid, "AAPL", "BUY", h.quantity, price=D("20.00")) for h in hs
+    ]
+    reports = [r for h in hs for r in h.reports]
+    delivered = draw(messy_delivery(reports))
+    missed: list[BrokerReport] = []
+    for report in delivered:
+        if report not in missed and draw(st.integers(0, 4)) == 0:
+            missed.append(report)  # happened while we were down
+        else:
+            lines.append(report)  # type: ignore[arg-type]
+        if draw(st.integers(0, 5)) == 0:
+            lines.append(RestartLine(tuple(missed)))
+            missed = []
+    lines.append(RestartLine(tuple(missed)))
+    return lines, hs
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=capture_with_restarts())
+def test_restarts_anywhere_end_in_the_brokers_final_state(
+    case: tuple[list[CaptureLine], list[History]],
+) -> None:
+    lines, hs = case
+    result = asyncio.run(run_replay(lines))
+    by_id = {o.client_order_id: o for o in result.orders}
+    for h in hs:
+        order = by_id[h.coid]
+        assert order.status is h.final, (h, order)
+        assert order.filled_qty == sum(h.fills, D(0)), (h, order)
+    assert sum(f.quantity for f in result.fills if not f.inferred) == sum(
+        sum(h.fills, D(0)) for h in hs
+    )

@@ -12,6 +12,7 @@ See docs/capture-format.md.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -95,16 +96,16 @@ def parse_capture(lines: Iterable[str | bytes], source: str = "<capture>") -> Ca
         text = text.strip()
         if not text or text.startswith("#"):
             continue
-        problem = _line_problem(text)
-        if problem:
-            raise CaptureError(f"{source}:{number}: {problem}")
-        capture.lines.append(_decoder.decode(text))
+        parsed = _checked(text)
+        if isinstance(parsed, str):
+            raise CaptureError(f"{source}:{number}: {parsed}")
+        capture.lines.append(parsed)
         capture.numbers.append(number)
     return capture
 
 
-def _line_problem(text: str) -> str:
-    """Why this line is not a capture line (empty when it is)."""
+def _checked(text: str) -> CaptureLine | str:
+    """The line, or why it is not a capture line."""
     try:
         raw = msgspec.json.decode(text)
     except msgspec.DecodeError as exc:
@@ -121,10 +122,15 @@ def _line_problem(text: str) -> str:
         line = _decoder.decode(text)
     except msgspec.ValidationError as exc:
         return str(exc)
+    return _line_problem(line, raw) or line
+
+
+def _line_problem(line: CaptureLine, raw: dict[str, object]) -> str:
     if isinstance(line, RestartLine):
-        for i, missed in enumerate(raw.get("missed") or []):
-            if isinstance(missed, dict):
-                extra = sorted(set(missed) - _FIELDS.get(str(missed.get("type")), set(missed)))
+        missed = raw.get("missed")
+        for i, entry in enumerate(missed if isinstance(missed, list) else []):
+            if isinstance(entry, dict):
+                extra = sorted(set(entry) - _FIELDS.get(str(entry.get("type")), set(entry)))
                 if extra:
                     return f"missed[{i}]: unknown field(s) {', '.join(extra)}"
         for i, report in enumerate(line.missed):
@@ -157,15 +163,19 @@ def _submit_problem(line: SubmitLine) -> str:
         client_order_id=line.client_order_id,
     )
     try:
-        anything = InstrumentRegistry(
-            [Instrument(line.symbol, tick_size=_ANY, lot_size=_ANY, min_qty=_ANY)]
-        )
         validate_request(
-            request, anything, account="", client_order_id=line.client_order_id, ts_ns=0
-        )
+            request, _anything(line.symbol), account="", client_order_id=line.client_order_id,
+            ts_ns=0,
+        )  # fmt: skip
     except (InvalidOrderError, ValueError) as exc:
         return str(exc)
     return number_problem(line.quantity, "quantity", positive=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _anything(symbol: str) -> InstrumentRegistry:
+    """An instrument that takes any size and price: captures carry no reference data."""
+    return InstrumentRegistry([Instrument(symbol, tick_size=_ANY, lot_size=_ANY, min_qty=_ANY)])
 
 
 def read_capture(path: Path) -> Capture:

@@ -35,6 +35,8 @@ from livegate.model import (
     Position,
     TradeReport,
 )
+from livegate.model.decimals import ZERO
+from livegate.model.enums import OrderStatus as S
 from livegate.model.errors import LivegateError
 from livegate.model.events import Anomalies, Anomaly
 
@@ -47,6 +49,9 @@ class ReplayBroker:
         self.latest: dict[str, OrderReport] = {}  # by client id, else broker id
         self.trades: dict[str, TradeReport] = {}
         self._client_of: dict[str, str] = {}  # broker id -> client id, once a report says both
+        self._broker_of: dict[str, str] = {}
+        self._traded: dict[str, Decimal] = {}  # by broker id, else client id
+        self._client_ids: set[str] = set()  # ids trades gave as client ids
         self._queue: asyncio.Queue[BrokerReport | None] = asyncio.Queue()
 
     def learn(self, report: BrokerReport) -> None:
@@ -58,13 +63,19 @@ class ReplayBroker:
         names both ids.
         """
         if isinstance(report, TradeReport):
-            self.trades.setdefault(report.dedup_key(), report)
+            if report.dedup_key() not in self.trades:
+                self.trades[report.dedup_key()] = report
+                traded_key = report.broker_order_id or report.client_order_id or ""
+                self._traded[traded_key] = self._traded.get(traded_key, ZERO) + report.quantity
+                if report.client_order_id:
+                    self._client_ids.add(report.client_order_id)
         elif isinstance(report, OrderReport):
             key = self._key(report.client_order_id, report.broker_order_id)
             boid = report.broker_order_id
             previous = self.latest.get(key)
             if report.client_order_id and boid and boid not in self._client_of:
                 self._client_of[boid] = report.client_order_id
+                self._broker_of[report.client_order_id] = boid
                 earlier = self.latest.pop(boid, None)  # known by broker id only, until now
                 if earlier is not None and (previous is None or _ahead(earlier, previous)):
                     previous = earlier
@@ -77,6 +88,11 @@ class ReplayBroker:
         if client_order_id:
             return client_order_id
         return self._client_of.get(broker_order_id or "", broker_order_id or "")
+
+    @property
+    def quiet(self) -> bool:
+        """Everything delivered has been taken off the stream."""
+        return self._queue.empty()
 
     def deliver(self, report: BrokerReport) -> None:
         self.learn(report)
@@ -100,12 +116,29 @@ class ReplayBroker:
     async def order_status(
         self, client_order_id: str, broker_order_id: str | None
     ) -> OrderReport | None:
-        return self.latest.get(self._key(client_order_id, broker_order_id)) or self.latest.get(
-            self._key(None, broker_order_id)
-        )
+        key = self._key(client_order_id, broker_order_id)
+        if key not in self.latest and broker_order_id:
+            key = self._key(None, broker_order_id)
+        return self._view(key)
 
     async def open_orders(self) -> Sequence[OrderReport]:
-        return [r for r in self.latest.values() if r.status.is_open]
+        views = (self._view(key) for key in self.latest)
+        return [r for r in views if r is not None and r.status.is_open]
+
+    def _view(self, key: str) -> OrderReport | None:
+        """The broker's status of an order, never behind its own trades: a broker
+        that executed a fill has the order, at least that filled."""
+        traded = self._traded.get(key, ZERO) + self._traded.get(self._broker_of.get(key, ""), ZERO)
+        report = self.latest.get(key)
+        if traded == 0 or (report is not None and report.status.is_terminal):
+            return report
+        if report is None:
+            if key in self._traded and key not in self._client_ids:  # a broker id
+                return OrderReport(S.PARTIALLY_FILLED, None, key, cum_qty=traded)
+            return OrderReport(S.PARTIALLY_FILLED, key, self._broker_of.get(key), cum_qty=traded)
+        if (report.cum_qty or 0) < traded:
+            return msgspec.structs.replace(report, status=S.PARTIALLY_FILLED, cum_qty=traded)
+        return report
 
     async def today_trades(self) -> Sequence[TradeReport]:
         return list(self.trades.values())
@@ -187,7 +220,7 @@ async def _replay(capture: Capture) -> ReplayResult:
     instruments = _instruments(lines)
     # No time passes in a replay: the resolver never runs on its own.
     config = GatewayConfig(account="replay", resolve_interval=1e9)
-    gateway = Gateway(broker, Journal(store), instruments, config)
+    gateway = Gateway(broker, Journal(store, inline=True), instruments, config)
     await gateway.start()
     restarts = 0
     for index, line in enumerate(lines):
@@ -197,7 +230,7 @@ async def _replay(capture: Capture) -> ReplayResult:
             await gateway.stop()
             raise _LineFailed(index) from exc
         restarts += restarted
-    await _settle(gateway)
+    await _settle(gateway, broker)
     result = ReplayResult(
         orders=gateway.orders(),
         fills=gateway.trades(),
@@ -233,7 +266,7 @@ async def _play(
     if isinstance(line, OrderReport | TradeReport | CancelRejectReport):
         broker.deliver(line)  # ingested in order with what follows: our actions settle first
         return gateway, 0
-    await _settle(gateway)
+    await _settle(gateway, broker)
     if isinstance(line, SubmitLine):
         request = OrderRequest(
             symbol=line.symbol,
@@ -251,15 +284,24 @@ async def _play(
         await gateway.stop()
         for missed in line.missed:
             broker.learn(missed)
-        gateway = Gateway(broker, Journal(store), instruments, config)
+        gateway = Gateway(broker, Journal(store, inline=True), instruments, config)
         await gateway.start()  # replays the journal, then syncs with the broker
         return gateway, 1
-    await _settle(gateway)
     return gateway, 0
 
 
-async def _settle(gateway: Gateway) -> None:
-    for _ in range(3):
+async def _settle(gateway: Gateway, broker: ReplayBroker) -> None:
+    """Until what was delivered is ingested, journaled and applied (and what that
+    caused, anomalies included): the capture's next line sees its effects.
+
+    Turns of the loop, not journal waits: the replay's journal writes on the
+    loop itself, so each turn moves the pipeline one step, and a wait would
+    cost several turns more per line (it is most of a replay's time).
+    """
+    journal = gateway.journal
+    while True:
         await asyncio.sleep(0)
-        await gateway.journal.drain()
-        await asyncio.sleep(0)
+        if broker.quiet and journal.idle:
+            await asyncio.sleep(0)  # the callbacks of what just became durable
+            if broker.quiet and journal.idle:
+                return

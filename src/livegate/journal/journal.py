@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -53,9 +53,18 @@ class Journal:
     """
 
     def __init__(
-        self, store: Store, *, max_batch: int = 10_000, event_type: Any = JournalEvent
+        self,
+        store: Store,
+        *,
+        max_batch: int = 10_000,
+        event_type: Any = JournalEvent,
+        inline: bool = False,
     ) -> None:
         self.store = store
+        # No writer thread: batches are written on the loop, one per turn. For
+        # stores whose write costs nothing (memory, in replays and tests), where
+        # the thread's wake-ups would be most of the time.
+        self.inline = inline
         self.max_batch = max_batch
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(event_type)
         self.stats = JournalStats()
@@ -100,6 +109,8 @@ class Journal:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._closing = False
+        if self.inline:
+            return
         # A daemon: a forgotten close() must not keep the process alive; an
         # unfinished write is one atomic statement, so nothing half-written remains.
         self._writer = threading.Thread(
@@ -129,6 +140,12 @@ class Journal:
         return self._seq
 
     @property
+    def idle(self) -> bool:
+        """Everything appended so far is durable (or failed): nothing is in flight."""
+        last = self._last_future
+        return last is None or last.done()
+
+    @property
     def failed(self) -> BaseException | None:
         return self._failed
 
@@ -154,7 +171,7 @@ class Journal:
             if future is None:
                 future = self._pending_future = self._last_future = loop.create_future()
                 self._pending_first_seq = self._seq
-                self._wake.notify()
+                self._wakeup(loop)
         finally:
             lock.release()
         return future
@@ -181,15 +198,29 @@ class Journal:
             while self._pending and len(self._pending) + len(payloads) > self.max_batch:
                 # It would be cut in two: wait (one fsync at most) until the writer
                 # has taken what is pending, so the unit starts a batch of its own.
-                self._taken.wait()
+                if self.inline:
+                    self._lock.release()
+                    try:
+                        self._write_inline()
+                    finally:
+                        self._lock.acquire()
+                else:
+                    self._taken.wait()
             future = self._pending_future
             if future is None:
                 future = self._pending_future = self._last_future = loop.create_future()
                 self._pending_first_seq = self._seq + 1
-                self._wake.notify()
+                self._wakeup(loop)
             self._seq += len(payloads)
             self._pending.extend(payloads)
         return future
+
+    def _wakeup(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A new generation began (under _lock): have it written."""
+        if self.inline:
+            loop.call_soon(self._write_inline)
+        else:
+            self._wake.notify()
 
     # -- the writer thread ------------------------------------------------
     def _write_loop(self) -> None:
@@ -206,29 +237,57 @@ class Journal:
                     self._wake.wait()
                 if not self._pending:
                     return
-                rows = self._pending[: self.max_batch]
-                del self._pending[: self.max_batch]
-                self._taken.notify_all()
-                first_seq = self._pending_first_seq
-                self._pending_first_seq += len(rows)
-                future = self._pending_future
-                if not self._pending:
-                    self._pending_future = None
-            assert future is not None
-            batch = Batch(first_seq, len(rows), b"[" + b",".join(rows) + b"]")
-            started = time.perf_counter()
-            try:
-                self.store.write_batch(batch)
-            except BaseException as exc:  # nothing of it is stored: fail it and all after
-                self._fail(loop, exc)
+                taken = self._take()
+            if not self._write(loop, *taken, loop.call_soon_threadsafe):
                 return
-            stats = self.stats
-            stats.events += batch.size
-            stats.batches += 1
-            stats.largest_batch = max(stats.largest_batch, batch.size)
-            stats.write_seconds += time.perf_counter() - started
-            if future is not self._pending_future:  # the whole generation is written
-                loop.call_soon_threadsafe(_resolve, future)
+
+    def _take(self) -> tuple[Batch, asyncio.Future[None]]:
+        """The next batch of what is pending, and its generation's future (under _lock)."""
+        rows = self._pending[: self.max_batch]
+        del self._pending[: self.max_batch]
+        self._taken.notify_all()
+        first_seq = self._pending_first_seq
+        self._pending_first_seq += len(rows)
+        future = self._pending_future
+        if not self._pending:
+            self._pending_future = None
+        assert future is not None
+        return Batch(first_seq, len(rows), b"[" + b",".join(rows) + b"]"), future
+
+    def _write(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: Batch,
+        future: asyncio.Future[None],
+        call: Callable[..., object],
+    ) -> bool:
+        """Store one batch; resolve its future once its whole generation is stored."""
+        started = time.perf_counter()
+        try:
+            self.store.write_batch(batch)
+        except BaseException as exc:  # nothing of it is stored: fail it and all after
+            self._fail(loop, exc)
+            return False
+        stats = self.stats
+        stats.events += batch.size
+        stats.batches += 1
+        stats.largest_batch = max(stats.largest_batch, batch.size)
+        stats.write_seconds += time.perf_counter() - started
+        if future is not self._pending_future:  # the whole generation is written
+            call(_resolve, future)
+        return True
+
+    def _write_inline(self) -> None:
+        """Inline mode: what accumulated during one turn of the loop, written on the loop."""
+        loop = self._loop
+        assert loop is not None
+        while True:
+            with self._lock:
+                if not self._pending:
+                    return
+                taken = self._take()
+            if not self._write(loop, *taken, _call_now):
+                return
 
     def _fail(self, loop: asyncio.AbstractEventLoop, exc: BaseException) -> None:
         # Later events may depend on the lost ones, so the journal stops for
@@ -241,6 +300,10 @@ class Journal:
         error = JournalError(f"journal write failed: {exc}")
         for future in futures:
             loop.call_soon_threadsafe(_reject, future, error)
+
+
+def _call_now(function: Callable[..., object], *args: object) -> None:
+    function(*args)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

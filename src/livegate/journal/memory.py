@@ -11,11 +11,24 @@ from collections.abc import Iterator
 
 import msgspec
 
-from livegate.journal.journal import decode_event
 from livegate.journal.store import Batch, Record
-from livegate.model.events import event_client_order_id, event_kind
 
 _raw_events = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+class _PeekReport(msgspec.Struct):
+    client_order_id: str | None = None
+
+
+class _Peek(msgspec.Struct):
+    """The two index columns of an event, without decoding the rest of it."""
+
+    type: str
+    client_order_id: str | None = None
+    report: _PeekReport | None = None
+
+
+_peek = msgspec.json.Decoder(list[_Peek])
 
 
 class MemoryStore:
@@ -30,12 +43,12 @@ class MemoryStore:
 
     def write_batch(self, batch: Batch) -> None:
         now = time.time_ns()
-        for seq, raw in enumerate(_raw_events.decode(batch.json), batch.first_seq):
-            payload = bytes(raw)
-            event = decode_event(payload)
-            self.records.append(
-                Record(seq, now, event_kind(event), event_client_order_id(event), payload)
-            )
+        peeks = _peek.decode(batch.json)  # kind and order only, as SQLite's events view
+        for seq, (raw, peek) in enumerate(
+            zip(_raw_events.decode(batch.json), peeks, strict=True), batch.first_seq
+        ):
+            coid = peek.client_order_id or (peek.report.client_order_id if peek.report else None)
+            self.records.append(Record(seq, now, peek.type, coid, bytes(raw)))
 
     def read(self, after_seq: int = 0) -> Iterator[Record]:
         return (r for r in list(self.records) if r.seq > after_seq)

@@ -29,7 +29,8 @@ def to_decimal(value: object, field: str) -> Decimal:
     else:
         raise InvalidOrderError(f"{field}={value!r}: expected a Decimal, int or decimal string")
     if not result.is_finite():
-        raise InvalidOrderError(f"{field}={value!r} is not a finite number")
+        shown = value if isinstance(value, Decimal) else repr(value)
+        raise InvalidOrderError(f"{field}={shown} is not a finite number")
     return result
 
 

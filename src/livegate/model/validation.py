@@ -115,18 +115,18 @@ def validate_request(
 # Reports: what a broker may say at all, before it is compared with our order.
 # The bound keeps every later sum and product finite and exact (a quantity
 # of 1e999999999 is a finite Decimal whose arithmetic overflows).
-MAX_MAGNITUDE = Decimal("1e15")
+MAX_DIGITS = 15  # integer digits: below 1e15
 MIN_EXPONENT = -18  # finer than any tick or lot a broker uses
 
 
 def number_problem(value: Decimal, field: str, *, positive: bool, signed: bool = False) -> str:
     if not isinstance(value, Decimal) or not value.is_finite():
         return f"{field}={value} is not a finite number"
-    if abs(value) >= MAX_MAGNITUDE:
+    # Compared by exponent, not value: abs() of 1e999999999 already overflows.
+    if value != 0 and value.adjusted() >= MAX_DIGITS:
         return f"{field}={value} is out of range"
-    exponent = value.as_tuple().exponent
-    if value != 0 and isinstance(exponent, int) and exponent < MIN_EXPONENT:
-        return f"{field}={value} has more decimals than any instrument"
+    if value != 0 and value.adjusted() < MIN_EXPONENT:
+        return f"{field}={value} is smaller than any tick or lot"
     if signed:
         return ""
     if positive and value <= 0:

@@ -82,7 +82,7 @@ def load_profiles(path: Path) -> dict[str, Profile]:
     try:
         parsed = msgspec.convert(raw, _File)
     except msgspec.ValidationError as exc:
-        raise ProfileError(f"{path}: {exc}") from exc
+        raise ProfileError(f"{path}: {_which_profile(raw) or exc}") from exc
     profiles: dict[str, Profile] = {}
     for name, profile in parsed.profiles.items():
         profile.name = name
@@ -104,6 +104,22 @@ def load_profiles(path: Path) -> dict[str, Profile]:
             raise ProfileError(f"{path}: profile {name!r}: a live profile needs its reference file")
         profiles[name] = profile
     return profiles
+
+
+def _which_profile(raw: dict[str, Any]) -> str:
+    """msgspec elides dict keys from its error paths: name the profile and its key."""
+    profiles = raw.get("profiles")
+    if not isinstance(profiles, dict):
+        return ""
+    for name, table in profiles.items():
+        try:
+            msgspec.convert(table, Profile)
+        except msgspec.ValidationError as exc:
+            text = str(exc)
+            message, _, where = text.partition(" - at `$.")
+            key = where.rstrip("`")
+            return f"profile {name!r}: {key}: {message}" if key else f"profile {name!r}: {text}"
+    return ""
 
 
 def key_environment(key: str) -> str | None:

@@ -46,12 +46,20 @@ def build_adapter(profile: Profile, environ: dict[str, str] | None = None) -> Br
 def build_gateway(profile: Profile, environ: dict[str, str] | None = None) -> Gateway:
     adapter = build_adapter(profile, environ)
     data = Path(profile.data_dir)
-    data.mkdir(parents=True, exist_ok=True)
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProfileError(
+            f"profile {profile.name!r}: cannot use {data} as the data folder: {exc.strerror}"
+        ) from None
     instruments = (
         InstrumentRegistry(load_instruments(Path(profile.reference)))
         if profile.reference
         else demo_instruments()  # paper and sim profiles without reference data
     )
     overrides = msgspec.to_builtins(profile.gateway)  # only what the profile sets
-    config = GatewayConfig(account=profile.account, **overrides)
+    try:
+        config = GatewayConfig(account=profile.account, **overrides)
+    except ValueError as exc:
+        raise ProfileError(f"profile {profile.name!r}: {exc}") from None
     return Gateway(adapter, Journal(SQLiteStore(data / "journal.sqlite")), instruments, config)
