@@ -325,6 +325,12 @@ def test_eod_report_from_a_drill_run_agrees_across_html_json_and_csv(tmp_path: P
             "someone-else", "x", "AAPL", Side.BUY, OrderType.MARKET, D(10), None, TimeInForce.DAY, 0
         )
     )
+    broker.place(  # and leaves an order resting, far from the market
+        OrderIntent(
+            "someone-resting", "x", "AAPL", Side.BUY, OrderType.LIMIT, D(10), D("1.00"),
+            TimeInForce.DAY, 0,
+        )
+    )  # fmt: skip
     if working:
         broker.cancel(working[0].client_order_id, None)
     broker.close()
@@ -336,6 +342,10 @@ def test_eod_report_from_a_drill_run_agrees_across_html_json_and_csv(tmp_path: P
     summary = report["summary"]
     markers = {(d["kind"], d["marker"]) for d in report["diffs"]}
     assert ("TRADE", "MISSING_LOCAL") in markers  # the other client's fill
+    (resting,) = [
+        d for d in report["diffs"] if (d["kind"], d["marker"]) == ("ORDER", "MISSING_LOCAL")
+    ]
+    assert resting["theirs"].startswith("BUY 10 AAPL SUBMITTED"), resting  # what it is
     assert ("POSITION", "QTY_MISMATCH") in markers and ("CASH", "CASH_MISMATCH") in markers
 
     cells = _Cells()

@@ -24,6 +24,9 @@ class OrderReport(msgspec.Struct, frozen=True, gc=False, tag="order_report", omi
     Either id may be missing (a report that arrives before the ack may carry
     only the client id; some brokers only ever send their own id).
     `cum_qty` is the broker's cumulative filled quantity, when it says.
+    `symbol`, `side` and `quantity` describe the order where the broker
+    lists it (open orders, a status query): reconciliation shows them for
+    orders we never sent. Stream reports may leave them out.
     """
 
     status: OrderStatus
@@ -34,6 +37,9 @@ class OrderReport(msgspec.Struct, frozen=True, gc=False, tag="order_report", omi
     reject_reason: RejectReason | None = None
     text: str = ""
     ts_ns: int = 0
+    symbol: str = ""
+    side: Side | None = None
+    quantity: Decimal | None = None
 
 
 class TradeReport(msgspec.Struct, frozen=True, gc=False, tag="trade_report", omit_defaults=True):

@@ -18,6 +18,7 @@ import logging
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,6 +194,7 @@ class AlertEngine:
     rules: list[Rule] | None = None
     _firing: dict[str, _Firing] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
+    open_by_level: dict[str, int] = field(default_factory=dict)  # for /metrics
 
     def __post_init__(self) -> None:
         if self.rules is None:
@@ -260,6 +262,8 @@ class AlertEngine:
         self, key: str, level: str, state: str, text: str, who: str = "", command_id: str = ""
     ) -> None:
         change = AlertChanged(key, level, state, text, time.time_ns(), who, command_id)
+        # Replaced whole, never changed in place: /metrics reads it from its own thread.
+        self.open_by_level = dict(Counter(f.level for f in self._firing.values()))
         if self.gateway.journal.failed is None:
             await self.gateway.record(change)
         for sink in self.sinks:

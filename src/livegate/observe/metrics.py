@@ -139,6 +139,9 @@ class GatewayMetrics:
         self.recon_diffs = _Counter()  # by severity
         self.ready = _Gauge()
         self.journal_pending = _Gauge()
+        # Read at scrape time, from the scrape's thread: plain values replaced whole.
+        self.trading_state: Callable[[], str] = lambda: "ACTIVE"
+        self.open_alerts: Callable[[], dict[str, int]] = dict
         self.order_round_trip = _Histogram(ROUND_TRIP_BUCKETS)
         self.report_handling = _Histogram(HANDLING_BUCKETS)
         self.report_latency = _Histogram(ROUND_TRIP_BUCKETS)
@@ -220,6 +223,20 @@ class _Exporter(Collector):
         for each in ConnectionState:
             state.add_metric([each.value], 1.0 if each is m.connection_state else 0.0)
         yield state
+        trading = GaugeMetricFamily(
+            "livegate_trading_state", "1 for the current trading state", labels=["state"]
+        )
+        current = m.trading_state()
+        for name in ("ACTIVE", "REDUCING", "HALTED"):
+            trading.add_metric([name], 1.0 if name == current else 0.0)
+        yield trading
+        alerts = GaugeMetricFamily(
+            "livegate_open_alerts", "Alerts firing now, by level", labels=["level"]
+        )
+        firing = m.open_alerts()
+        for level in ("P0", "P1", "P2"):
+            alerts.add_metric([level], float(firing.get(level, 0)))
+        yield alerts
         yield GaugeMetricFamily(
             "livegate_journal_pending_events",
             "Events appended, not yet durable",

@@ -73,6 +73,8 @@ class GatewayService:
         if config.webhook:
             sinks.append(webhook_sink(config.webhook))
         self.alerts = AlertEngine(gateway, config.alerts, sinks=sinks)
+        self.metrics.trading_state = lambda: gateway.trading_state.value
+        self.metrics.open_alerts = lambda: self.alerts.open_by_level
         self.reconciler = Reconciler(gateway, config.recon) if config.recon else None
         self.metrics_url: str | None = None
         self.started_ns = 0

@@ -87,13 +87,18 @@ def _orders(local: LocalView, broker: BrokerView) -> Iterable[Finding]:
         )
         if ours is None:
             subject = report.broker_order_id or report.client_order_id or "?"
+            what = " ".join(
+                str(part)
+                for part in (report.side, report.quantity, report.symbol)
+                if part is not None and part != ""
+            )
             yield Finding(
                 K.ORDER,
                 M.MISSING_LOCAL,
                 S.WARNING,
                 subject,
                 "none",
-                f"{report.status} cum {report.cum_qty}",
+                f"{what + ' ' if what else ''}{report.status} cum {report.cum_qty}",
                 f"broker order {subject} was not sent by this gateway",
             )
             continue

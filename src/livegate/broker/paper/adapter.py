@@ -91,7 +91,7 @@ class PaperAdapter:
     ) -> OrderReport | None:
         self._check()
         order = self.broker.find(client_order_id, broker_order_id)
-        return order.report() if order else None
+        return order.report(listed=True) if order else None
 
     async def open_orders(self) -> Sequence[OrderReport]:
         self._check()

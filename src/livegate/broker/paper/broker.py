@@ -52,7 +52,9 @@ class PaperOrder(msgspec.Struct, gc=False, tag="paper_order"):
     ts_ns: int = 0
     number: int = 0
 
-    def report(self, ts_ns: int = 0) -> OrderReport:
+    def report(self, ts_ns: int = 0, listed: bool = False) -> OrderReport:
+        """`listed`: as the broker lists it (with symbol, side and size); stream
+        reports leave those out, the order is known."""
         return OrderReport(
             status=self.status,
             client_order_id=self.client_order_id,
@@ -60,6 +62,9 @@ class PaperOrder(msgspec.Struct, gc=False, tag="paper_order"):
             cum_qty=self.filled_qty,
             avg_price=self.filled_notional / self.filled_qty if self.filled_qty else None,
             ts_ns=ts_ns or self.ts_ns,
+            symbol=self.symbol if listed else "",
+            side=self.side if listed else None,
+            quantity=self.quantity if listed else None,
         )
 
 
@@ -282,7 +287,7 @@ class PaperBroker:
         return self.orders.get(boid) if boid else None
 
     def open_orders(self) -> list[OrderReport]:
-        return [o.report() for o in self.orders.values() if o.status.is_open]
+        return [o.report(listed=True) for o in self.orders.values() if o.status.is_open]
 
     def account(self, account: str = "paper") -> AccountSnapshot:
         reserved = sum(
