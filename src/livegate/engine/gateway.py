@@ -34,7 +34,7 @@ from livegate.broker.errors import (
 from livegate.engine.control import read_trading_state_command
 from livegate.engine.deadlines import Deadlines
 from livegate.engine.health import ClockSkewError, HealthCheck
-from livegate.engine.order_book import OrderBook, external_key
+from livegate.engine.order_book import REFUSED_REPORTS, OrderBook, external_key
 from livegate.engine.retry import RetryPolicy, TokenBucket, call_with_retry
 from livegate.journal.journal import Journal
 from livegate.model.account import CashBalance, Position
@@ -197,6 +197,8 @@ class Gateway:
             metrics.watch_journal(lambda: float(len(self.journal._pending)))
         self.book = OrderBook(instruments)
         self.anomalies: Counter[str] = Counter()
+        # (monotonic time, kind, client id, detail) of the latest reports refused.
+        self.refused_reports: deque[tuple[float, str, str | None, str]] = deque(maxlen=100)
         self.callback_errors = 0
         self._order_cbs: list[OrderCallback] = []
         self._trade_cbs: list[TradeCallback] = []
@@ -873,9 +875,8 @@ class Gateway:
         """Count the broker's fills we missed; fills we hold are skipped, never recounted."""
         if not self.adapter.capabilities.lists_orders:
             return  # what was missed comes again through the stream (a FIX resend)
-        known = self.book.fill_keys
         for trade in await self.adapter.today_trades():
-            if trade.dedup_key() in known:
+            if self.book.knows_fill(trade):
                 continue
             if self.book.find(trade.client_order_id, trade.broker_order_id) is None:
                 self._record_external(trade)
@@ -1213,6 +1214,11 @@ class Gateway:
 
     def _anomaly(self, kind: str, client_order_id: str | None, detail: str) -> None:
         self.anomalies[kind] += 1
+        if kind in REFUSED_REPORTS:
+            # Something the broker said is not in our books: say so now, not only
+            # in the journal (the alert rule `refused-reports` reads this).
+            log.warning("%s for %s: %s", kind, client_order_id, detail)
+            self.refused_reports.append((time.monotonic(), kind, client_order_id, detail))
         if self.metrics is not None:
             self.metrics.anomalies.labels(kind).inc()
         self._anomalies.append(Anomaly(kind, client_order_id, detail, time.time_ns()))

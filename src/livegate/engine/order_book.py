@@ -10,6 +10,7 @@ when the id becomes known, not dropped.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
@@ -36,6 +37,7 @@ from livegate.model.events import (
     SubmitResent,
     SubmitUnknown,
     TradingStateChanged,
+    event_client_order_id,
 )
 from livegate.model.fsm import RANK, can_transition, is_stale
 from livegate.model.instrument import InstrumentRegistry
@@ -48,7 +50,9 @@ from livegate.model.reports import (
     OrderReport,
     TradeReport,
 )
+from livegate.model.validation import report_problem
 
+log = logging.getLogger("livegate.book")
 S = OrderStatus
 OnChange = Callable[[Order, Fill | None], None]
 OnAnomaly = Callable[[str, str | None, str], None]
@@ -110,6 +114,25 @@ class Anomalies:
     FILL_INFERRED = "FILL_INFERRED"
     CLOSED_AT_BROKER = "CLOSED_AT_BROKER"
     EXTERNAL_ORDER = "EXTERNAL_ORDER"
+    # A broker report impossible on its own (a non-finite or non-positive
+    # number, no order named): journaled as received, never applied.
+    INVALID_REPORT = "INVALID_REPORT"
+    # A report whose symbol or side is not its order's: never applied.
+    REPORT_CONTRADICTS_ORDER = "REPORT_CONTRADICTS_ORDER"
+    # An event that raised while being applied: skipped, so a replay goes on.
+    EVENT_NOT_APPLIED = "EVENT_NOT_APPLIED"
+
+
+# Kinds that mean the broker said something we refused to book: a person looks.
+REFUSED_REPORTS = frozenset(
+    {
+        Anomalies.INVALID_REPORT,
+        Anomalies.REPORT_CONTRADICTS_ORDER,
+        Anomalies.OVERFILL,
+        Anomalies.BROKER_ID_CONFLICT,
+        Anomalies.EVENT_NOT_APPLIED,
+    }
+)
 
 
 def _execution_order(fill: Fill) -> int:
@@ -185,6 +208,32 @@ class OrderBook:
 
     # -- applying journaled events -------------------------------------------
     def apply(self, event: JournalEvent) -> None:
+        """Apply one journaled event; one that cannot be applied becomes an anomaly.
+
+        Live and at start-up replay alike: a journal holding anything at all
+        must always replay, so an exception here is never allowed to escape.
+        Reports are checked first (`report_problem`), so this is a last guard.
+        """
+        try:
+            self._apply(event)
+        except Exception as exc:
+            log.exception("journaled %s could not be applied", type(event).__name__)
+            self.on_anomaly(
+                Anomalies.EVENT_NOT_APPLIED,
+                event_client_order_id(event),
+                f"{type(event).__name__} not applied: {exc!r}",
+            )
+
+    def fill_key(self, order: Order, trade: TradeReport) -> str:
+        """A fill's identity: the broker's trade id within its order. Both sides of a
+        self-cross carry the exchange's one trade id, and both are real fills."""
+        return f"{order.client_order_id}\x1f{trade.dedup_key()}"
+
+    def knows_fill(self, trade: TradeReport) -> bool:
+        order = self.find(trade.client_order_id, trade.broker_order_id)
+        return order is not None and self.fill_key(order, trade) in self.fill_keys
+
+    def _apply(self, event: JournalEvent) -> None:
         if isinstance(event, Received):
             self._apply_report(event.report, event.received_ns, event.source)
         elif isinstance(event, OrderIntent):
@@ -293,12 +342,31 @@ class OrderBook:
         self.on_change(order, None)
 
     def _apply_report(self, report: BrokerReport, received_ns: int, source: str) -> None:
-        order = self.find(report.client_order_id, report.broker_order_id)
+        problem = report_problem(report)
+        if problem:
+            self.on_anomaly(
+                Anomalies.INVALID_REPORT,
+                report.client_order_id,
+                f"{type(report).__name__} refused: {problem}",
+            )
+            return
+        boid = report.broker_order_id
+        coid = report.client_order_id
+        owner = self.by_broker_id.get(boid) if boid else None
+        if owner is not None and coid and owner != coid:
+            # Our broker id for one order, in a report naming another (or one we
+            # never sent): booking it anywhere would be a guess.
+            self.on_anomaly(
+                Anomalies.BROKER_ID_CONFLICT,
+                coid,
+                f"report names broker order {boid}, which is {owner}'s",
+            )
+            return
+        order = self.find(coid, boid)
         if order is None:
             self._hold(report, received_ns, source)
             return
         bound = False
-        boid = report.broker_order_id
         if boid and order.broker_order_id != boid:
             if order.broker_order_id is not None:
                 self.on_anomaly(
@@ -322,8 +390,11 @@ class OrderBook:
     def _apply_order_report(
         self, order: Order, report: OrderReport, received_ns: int, source: str, bound: bool
     ) -> None:
-        if report.cum_qty is not None and report.cum_qty > order.reported_cum_qty:
-            order.reported_cum_qty = report.cum_qty
+        cum = report.cum_qty
+        if cum is None and report.status is S.FILLED:
+            cum = order.quantity  # FILLED is all of it: fills we lack are a gap to close
+        if cum is not None and cum > order.reported_cum_qty:
+            order.reported_cum_qty = cum
             if report.avg_price is not None:
                 order.reported_avg_price = report.avg_price
         current, target = order.status, report.status
@@ -363,7 +434,17 @@ class OrderBook:
 
     def _apply_trade(self, order: Order, trade: TradeReport, bound: bool) -> None:
         key = trade.dedup_key()
-        if key in self.fill_keys:
+        if (trade.symbol and trade.symbol != order.symbol) or (
+            trade.side is not None and trade.side is not order.side
+        ):
+            self.on_anomaly(
+                Anomalies.REPORT_CONTRADICTS_ORDER,
+                order.client_order_id,
+                f"fill {key} says {trade.side} {trade.symbol}; the order is"
+                f" {order.side} {order.symbol}",
+            )
+            return
+        if self.fill_key(order, trade) in self.fill_keys:
             self.on_anomaly(Anomalies.DUPLICATE_FILL, order.client_order_id, key)
             return
         # A real fill first confirms what was inferred for this order.
@@ -375,7 +456,7 @@ class OrderBook:
                 f"fill {key} of {trade.quantity} on {order.filled_qty}/{order.quantity}",
             )
             return
-        self.fill_keys.add(key)
+        self.fill_keys.add(self.fill_key(order, trade))
         replaces = None
         if confirmed:
             replaces = self._unwind_inferred(order, confirmed)

@@ -49,6 +49,8 @@ class AlertConfig:
     disconnected_after: float = 10.0  # P0 once not ready this long
     unknown_deadline: float = 60.0  # P1 once an UNKNOWN order is this old
     ack_latency: float = 2.0  # P2 once an order waits this long for its acknowledgement
+    # P1 while a broker report was refused (invalid, contradicting, overfill) this recently.
+    refused_report_window: float = 600.0
     reject_rate: float = 0.5  # P2 when this share of the last orders was refused...
     reject_window: int = 50  # ...among this many
     safe_stop_on_p0: bool = False
@@ -104,6 +106,17 @@ def default_rules(cfg: AlertConfig) -> list[Rule]:
         waiting = aged(g, OrderStatus.NEW, cfg.ack_latency, since_update=False)
         return f"orders unacknowledged after {cfg.ack_latency:g}s: {waiting}" if waiting else None
 
+    def refused_reports(g: Gateway) -> str | None:
+        since = time.monotonic() - cfg.refused_report_window
+        recent = [r for r in g.refused_reports if r[0] >= since]
+        if not recent:
+            return None
+        _, kind, coid, detail = recent[-1]
+        return (
+            f"{len(recent)} broker report(s) refused in the last"
+            f" {cfg.refused_report_window:g}s; latest {kind} for {coid}: {detail}"
+        )
+
     def rejects(g: Gateway) -> str | None:
         recent = list(g.book.orders.values())[-cfg.reject_window :]
         if len(recent) < cfg.reject_window:
@@ -123,6 +136,7 @@ def default_rules(cfg: AlertConfig) -> list[Rule]:
         Rule("journal-failed", "P0", journal_failed),
         Rule("critical-diffs", "P1", critical_diffs),
         Rule("unknown-orders", "P1", stuck_unknown),
+        Rule("refused-reports", "P1", refused_reports),
         Rule("slow-acks", "P2", slow_acks),
         Rule("reject-rate", "P2", rejects),
     ]

@@ -152,15 +152,16 @@ def _orders(local: LocalView, broker: BrokerView) -> Iterable[Finding]:
 
 
 def _trades(local: LocalView, broker: BrokerView) -> Iterable[Finding]:
-    ours = {f.trade_id: f for f in local.fills}
-    ours_ids = {o.client_order_id for o in local.orders} | {
-        o.broker_order_id for o in local.orders if o.broker_order_id
-    }
-    theirs_keys: set[str] = set()
+    # Matched by (order, trade id): both sides of a self-cross carry one trade id.
+    ours = {(f.client_order_id, f.trade_id): f for f in local.fills}
+    by_broker_id = {o.broker_order_id: o.client_order_id for o in local.orders if o.broker_order_id}
+    ours_ids = {o.client_order_id for o in local.orders} | set(by_broker_id)
+    theirs_keys: set[tuple[str, str]] = set()
     for trade in broker.trades:
         key = trade.dedup_key()
-        theirs_keys.add(key)
-        fill = ours.get(key)
+        owner = by_broker_id.get(trade.broker_order_id or "") or trade.client_order_id or ""
+        theirs_keys.add((owner, key))
+        fill = ours.get((owner, key))
         if fill is None:
             mine = trade.client_order_id in ours_ids or trade.broker_order_id in ours_ids
             yield Finding(
@@ -192,8 +193,8 @@ def _trades(local: LocalView, broker: BrokerView) -> Iterable[Finding]:
                 str(trade.price),
                 "fill price differs",
             )
-    for key, fill in ours.items():
-        if key in theirs_keys:
+    for (owner, key), fill in ours.items():
+        if (owner, key) in theirs_keys:
             continue
         if fill.inferred:
             yield Finding(
