@@ -486,13 +486,25 @@ class Gateway:
         refusal = self._risk_check(intent)
         order = self.book.open_order(intent)
         self.risk.track(order)
+        coid = intent.client_order_id
         try:
             await self._record(intent)
         except JournalError:
-            self.book.forget(intent.client_order_id)  # never durable, never sent
-            self.risk.forget(intent.client_order_id)
+            self.book.forget(coid)  # never durable, never sent
+            self.risk.forget(coid)
             raise
-        coid = intent.client_order_id
+        except asyncio.CancelledError:
+            # The intent is durable (the journal's future outlives a cancelled
+            # waiter), the order never went out: it ends here, with the reason.
+            self._record_nowait(
+                OrderDenied(
+                    coid,
+                    RejectReason.CALLER_CANCELLED,
+                    "the caller gave up before the order was sent",
+                    time.time_ns(),
+                )
+            )
+            raise
         if self.metrics is not None:
             self.metrics.orders_submitted.value += 1  # not .inc(): a call costs more
         if self.order_log is not None:
@@ -749,6 +761,12 @@ class Gateway:
             self.order_log.cancel(coid, order.broker_order_id)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._cancels_in_flight[coid] = done
+        # Once journaled, the request goes out whether or not its caller waits.
+        await asyncio.shield(asyncio.ensure_future(self._cancel_flow(order, done)))
+        return order.snapshot()
+
+    async def _cancel_flow(self, order: Order, done: asyncio.Future[None]) -> None:
+        coid = order.client_order_id
         try:
             await self._record(CancelRequested(coid, time.time_ns()))
             # Re-read: a report applied meanwhile may have finished the order.
@@ -757,7 +775,6 @@ class Gateway:
         finally:
             del self._cancels_in_flight[coid]
             done.set_result(None)
-        return order.snapshot()
 
     async def _send_cancel(self, order: Order) -> None:
         coid, boid = order.client_order_id, order.broker_order_id

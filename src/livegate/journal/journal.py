@@ -169,7 +169,7 @@ class Journal:
             self._pending.append(payload)
             future = self._pending_future
             if future is None:
-                future = self._pending_future = self._last_future = loop.create_future()
+                future = self._pending_future = self._last_future = _Durable(loop=loop)
                 self._pending_first_seq = self._seq
                 self._wakeup(loop)
         finally:
@@ -208,7 +208,7 @@ class Journal:
                     self._taken.wait()
             future = self._pending_future
             if future is None:
-                future = self._pending_future = self._last_future = loop.create_future()
+                future = self._pending_future = self._last_future = _Durable(loop=loop)
                 self._pending_first_seq = self._seq + 1
                 self._wakeup(loop)
             self._seq += len(payloads)
@@ -300,6 +300,20 @@ class Journal:
         error = JournalError(f"journal write failed: {exc}")
         for future in futures:
             loop.call_soon_threadsafe(_reject, future, error)
+
+
+class _Durable(asyncio.Future[None]):
+    """A batch's future: resolved by the writer, never cancelled by a waiter.
+
+    Every event of a batch shares it. A waiter that is cancelled (a caller's
+    `wait_for`, a strategy task cancelled at shutdown) must not cancel it for
+    the others: the batch is durable all the same and must be applied. With
+    cancel() refused, asyncio delivers the waiter's CancelledError once the
+    batch is durable, and nobody else's.
+    """
+
+    def cancel(self, msg: object = None) -> bool:
+        return False
 
 
 def _call_now(function: Callable[..., object], *args: object) -> None:

@@ -94,6 +94,7 @@ class RejectReason(enum.StrEnum):
     DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
     NOT_FOUND_AT_BROKER = "NOT_FOUND_AT_BROKER"
     BROKER_REJECTED = "BROKER_REJECTED"
+    CALLER_CANCELLED = "CALLER_CANCELLED"  # the caller gave up before it was sent
 
 
 class TradingState(enum.StrEnum):
