@@ -99,9 +99,19 @@ def test_sigkill_then_restart(tmp_path: Path, seed: int) -> None:
     assert len({f.trade_id for f in book.fills}) == len(book.fills)
 
     # 2. Restart: recover against the broker, then compare with the broker's own file.
+    journaled_fills = {f.trade_id for f in book.fills if not f.inferred}
+
     async def restart() -> None:
         gateway, paper = paper_gateway(tmp_path)
+        told: list[str] = []
+        gateway.on_trade(lambda f: told.append(f.trade_id))
         await gateway.start()
+        # What a strategy is told on start (README, "After a restart"): callbacks for
+        # what recovery found, never again for what the journal already held; the
+        # whole day is in trades().
+        assert not set(told) & journaled_fills
+        real = {f.trade_id for f in gateway.trades() if not f.inferred}
+        assert real == journaled_fills | {t for t in told if not t.startswith("inferred:")}
         broker: PaperBroker = paper.broker
         # The broker's own book survived the kills whole: every order's filled
         # quantity is the sum of its trades (issue 12: saves were split in two).
