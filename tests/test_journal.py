@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from livegate.journal import Batch, Journal, MemoryStore, SQLiteStore
+from livegate.journal.lock import JournalLockedError
 from livegate.model import JournalError, OrderRequest, OrderStatus
 from livegate.model.events import Anomaly, GatewayStarted
 
@@ -147,3 +148,70 @@ def test_reading_after_any_seq_starts_exactly_there(tmp_path: Path) -> None:
         store.close()
 
     asyncio.run(run())
+
+
+def _journal_with_batches(path: Path, batches: int = 5) -> None:
+    async def run() -> None:
+        journal = Journal(SQLiteStore(path))
+        journal.open()
+        await journal.start()
+        for i in range(batches):
+            await journal.append(GatewayStarted(i, "test", "0"))
+        await journal.close()
+
+    asyncio.run(run())
+
+
+def _refused(path: Path) -> str:
+    store = SQLiteStore(path)
+    with pytest.raises(JournalError) as info:
+        store.open()
+    assert "restore the data folder from a backup" in str(info.value)
+    return str(info.value)
+
+
+def test_a_journal_truncated_to_nothing_refuses_to_start(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    _journal_with_batches(path)
+    path.write_bytes(b"")
+    assert "is empty (0 bytes)" in _refused(path)
+
+
+def test_a_gap_in_the_sequence_refuses_to_start(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    _journal_with_batches(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM batches WHERE first_seq = 3")
+    assert "events 3 to 3 are missing" in _refused(path)
+
+
+def test_a_journal_that_lost_its_last_events_refuses_to_start(tmp_path: Path) -> None:
+    """A damaged WAL: SQLite keeps the frames before the damage and drops the rest."""
+    path = tmp_path / "journal.sqlite"
+    _journal_with_batches(path, 10)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM batches WHERE first_seq > 6")  # as if never committed
+    message = _refused(path)
+    assert "ends at seq 6, but seq 10 was committed" in message
+
+
+def test_a_garbage_file_is_named_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    path.write_bytes(b"garbage" * 1000)
+    with pytest.raises(JournalError, match="not a readable journal"):
+        SQLiteStore(path).open()
+
+
+def test_a_whole_journal_opens_and_a_second_writer_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    _journal_with_batches(path)
+    store = SQLiteStore(path)
+    store.open()
+    assert store.last_seq() == 5
+    with pytest.raises(JournalLockedError, match="in use by process"):
+        SQLiteStore(path).open()
+    reader = SQLiteStore(path, read_only=True)  # operator commands read beside it
+    reader.open()
+    assert [r.seq for r in reader.read()] == [1, 2, 3, 4, 5]
+    reader.close()
+    store.close()

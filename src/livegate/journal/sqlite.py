@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from livegate.journal.continuity import HighWaterMark, check_continuity, refuse_empty_file
 from livegate.journal.lock import WriterLock
 from livegate.journal.store import Batch, Record
 from livegate.model.errors import JournalError
@@ -66,6 +67,7 @@ class SQLiteStore:
         self.read_only = read_only
         self._conn: sqlite3.Connection | None = None
         self._writer_lock: WriterLock | None = None
+        self._mark: HighWaterMark | None = None
         # The writer thread writes while the loop thread may read (trace,
         # queries); sqlite3 connections are not safe to share unguarded.
         self._lock = threading.Lock()
@@ -78,15 +80,25 @@ class SQLiteStore:
         lock = WriterLock(self.path)
         lock.acquire()
         try:
+            refuse_empty_file(self.path)
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            conn.executescript(_SCHEMA)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA synchronous={self.synchronous}")
+                conn.executescript(_SCHEMA)
+                check_continuity(conn, self.path)
+            except BaseException:
+                conn.close()
+                raise
         except sqlite3.DatabaseError as exc:
             lock.release()
             raise JournalError(f"{self.path}: not a readable journal ({exc})") from None
+        except BaseException:
+            lock.release()
+            raise
         self._conn = conn
         self._writer_lock = lock
+        self._mark = HighWaterMark(self.path)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -110,6 +122,8 @@ class SQLiteStore:
             self.conn.execute(
                 _INSERT_BATCH, (batch.first_seq, batch.size, time.time_ns(), batch.json)
             )
+            if self._mark is not None:
+                self._mark.set(batch.first_seq + batch.size - 1)
 
     def read(self, after_seq: int = 0) -> Iterator[Record]:
         """Events after `after_seq`, one batch at a time: memory stays flat."""
@@ -153,6 +167,9 @@ class SQLiteStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._mark is not None:
+                self._mark.close()
+                self._mark = None
             if self._writer_lock is not None:
                 self._writer_lock.release()
                 self._writer_lock = None
