@@ -8,16 +8,18 @@ A peer that does exactly what each test says covers those paths.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import simplefix
 
 from livegate.broker.fix import FixAdapter, FixSessionConfig
 from livegate.model.enums import OrderStatus, OrderType, Side, TimeInForce
 from livegate.model.orders import OrderIntent
-from livegate.model.reports import CancelRejectReport, OrderReport
+from livegate.model.reports import CancelRejectReport, OrderReport, TradeReport
 
 D = Decimal
 
@@ -57,12 +59,13 @@ class Peer:
         return next(m for m in self.received[after:] if m.get(35) == msg_type)
 
     def send(self, msg_type: bytes, fields: list[tuple[int, bytes | str]], seq: int | None = None,
-             poss_dup: bool = False) -> None:  # fmt: skip
+             poss_dup: bool = False, sender: str = "PEER", target: str = "US",
+             begin: str = "FIX.4.2", corrupt: bool = False) -> None:  # fmt: skip
         message = simplefix.FixMessage()
-        message.append_pair(8, "FIX.4.2", header=True)
+        message.append_pair(8, begin, header=True)
         message.append_pair(35, msg_type, header=True)
-        message.append_pair(49, "PEER", header=True)
-        message.append_pair(56, "US", header=True)
+        message.append_pair(49, sender, header=True)
+        message.append_pair(56, target, header=True)
         message.append_pair(34, seq if seq is not None else self.seq, header=True)
         if poss_dup:
             message.append_pair(43, "Y", header=True)
@@ -72,16 +75,21 @@ class Peer:
         if seq is None:
             self.seq += 1
         assert self.writer is not None
-        self.writer.write(message.encode())
+        raw = message.encode()
+        if corrupt:  # a flipped digit in transit: CheckSum no longer matches
+            raw = raw.replace(b"\x0132=10\x01", b"\x0132=30\x01")
+        self.writer.write(raw)
 
 
-def session_test(tmp_path: Path, body: Callable[[Peer, FixAdapter], Awaitable[None]]) -> None:
+def session_test(
+    tmp_path: Path, body: Callable[[Peer, FixAdapter], Awaitable[None]], **settings: Any
+) -> None:
     async def run() -> None:
         peer = Peer()
         port = await peer.serve()
         adapter = FixAdapter(
             FixSessionConfig("127.0.0.1", port, "US", "PEER", tmp_path / "s.sqlite",
-                             heartbeat_interval=30, logon_timeout=3)
+                             heartbeat_interval=30, logon_timeout=3, **settings)
         )  # fmt: skip
         connecting = asyncio.create_task(adapter.connect())
         await peer.expect(b"A")
@@ -187,5 +195,95 @@ def test_sequence_reset_moves_the_expected_number(tmp_path: Path) -> None:
         answer = await peer.expect(b"0")
         assert answer.get(112) == b"after-reset"
         assert adapter.session.store.next_in == 11
+
+    session_test(tmp_path, body)
+
+
+FILL = [(37, "X1"), (11, "o-1"), (17, "E1"), (20, "0"), (150, "1"), (39, "1"), (55, "IBM"),
+        (54, "1"), (38, "10"), (32, "10"), (31, "1.5"), (14, "10"), (151, "0"),
+        (6, "1.5")]  # fmt: skip
+
+
+def test_a_garbled_message_is_ignored_and_its_number_not_consumed(tmp_path: Path) -> None:
+    async def body(peer: Peer, adapter: FixAdapter) -> None:
+        await adapter.place(intent("o-1"))
+        peer.send(b"8", FILL, seq=2, corrupt=True)  # 30 shares instead of 10
+        peer.writer.write(b"\x00\xffnot fix at all\x01")  # type: ignore[union-attr]
+        peer.send(b"8", FILL, seq=2)  # the same message, intact
+        reports = [await next_report(adapter), await next_report(adapter)]
+        trades = [r for r in reports if isinstance(r, TradeReport)]
+        assert [t.quantity for t in trades] == [10]
+        assert adapter.session.store.next_in == 3 and adapter.session.logged_on
+
+    session_test(tmp_path, body)
+
+
+def test_a_message_for_another_session_is_refused_with_a_logout(tmp_path: Path) -> None:
+    for wrong in ({"sender": "INTRUDER"}, {"target": "SOMEONE"}, {"begin": "FIX.4.4"}):
+
+        async def body(peer: Peer, adapter: FixAdapter, wrong: dict[str, str] = wrong) -> None:
+            mark = len(peer.received)
+            peer.send(b"8", FILL, **wrong)  # type: ignore[arg-type]
+            logout = await peer.expect(b"5", mark)
+            assert b"not this session" in (logout.get(58) or b"")
+            await asyncio.wait_for(adapter.session.closed.wait(), 5)
+            assert adapter._queue.empty() or (await next_report(adapter)) is None
+
+        session_test(tmp_path / str(len(wrong) + len(str(wrong))), body)
+
+
+def test_a_possdup_fill_below_the_expected_number_reaches_the_gateway(tmp_path: Path) -> None:
+    """Resent after a restart: whether it was journaled is the gateway's to know."""
+
+    async def body(peer: Peer, adapter: FixAdapter) -> None:
+        await adapter.place(intent("o-1"))
+        peer.send(b"8", FILL, seq=2, poss_dup=True)  # we expect 2: in order
+        peer.send(b"8", FILL, seq=2, poss_dup=True)  # again, below the expected 3
+        got = [await next_report(adapter) for _ in range(4)]
+        trades = [r for r in got if isinstance(r, TradeReport)]
+        assert len(trades) == 2 and trades[0].trade_id == trades[1].trade_id  # one exec id
+
+    session_test(tmp_path, body)
+
+
+def test_an_unanswered_resend_is_asked_again_then_the_session_dropped(tmp_path: Path) -> None:
+    async def body(peer: Peer, adapter: FixAdapter) -> None:
+        mark = len(peer.received)
+        peer.send(b"8", FILL, seq=5)  # 2 to 4 are missing, and never come
+        await peer.expect(b"2", mark)
+        again = len(peer.received)
+        await peer.expect(b"2", again)  # asked a second time
+        await asyncio.wait_for(adapter.session.closed.wait(), 5)
+        assert not adapter.session.logged_on
+
+    session_test(tmp_path, body, resend_timeout=0.3)
+
+
+def test_the_inbound_number_is_stored_only_once_the_gateway_had_time_to_journal(
+    tmp_path: Path,
+) -> None:
+    async def body(peer: Peer, adapter: FixAdapter) -> None:
+        await adapter.place(intent("o-1"))
+        peer.send(b"8", FILL, seq=2)
+        await next_report(adapter)
+        store = adapter.session.store
+        assert store.next_in == 3 and store.stored_next_in() < 3  # a crash now asks again
+        await asyncio.sleep(0.5)
+        store.persist_due(time.monotonic() - adapter.config.inbound_persist_lag)
+        assert store.stored_next_in() == 3
+
+    session_test(tmp_path, body, inbound_persist_lag=0.2)
+
+
+def test_a_trade_bust_or_correction_is_never_a_fill(tmp_path: Path) -> None:
+    async def body(peer: Peer, adapter: FixAdapter) -> None:
+        await adapter.place(intent("o-1"))
+        bust = [(t, "H" if t == 150 else v) for t, v in FILL]
+        correction = [(t, "G" if t == 150 else v) for t, v in FILL]
+        peer.send(b"8", bust)
+        peer.send(b"8", correction)
+        peer.send(b"1", [(112, "after")])
+        await peer.expect(b"0")
+        assert adapter._queue.empty() and adapter.refused_corrections == 2
 
     session_test(tmp_path, body)

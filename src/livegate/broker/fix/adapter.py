@@ -110,6 +110,7 @@ class FixAdapter:
         self._queue: asyncio.Queue[BrokerReport | None] = asyncio.Queue()
         self._orders: dict[str, OrderIntent] = {}  # for the fields a cancel repeats
         self._cancels = 0
+        self.refused_corrections = 0  # busts and corrections not applied (logged)
         self._load_orders()
 
     # -- the orders a cancel needs, kept beside the session ---------------------------
@@ -292,8 +293,18 @@ class FixAdapter:
         return []
 
     def _execution_report(self, m: simplefix.FixMessage) -> list[BrokerReport]:
-        if m.get(20) in (b"1", b"2"):  # ExecTransType cancel/correct (4.2): not a new event
-            log.warning("FIX execution correction/cancel not applied: %s", m)
+        # A bust or correction of an earlier fill (4.2 ExecTransType 1/2, 4.4
+        # ExecType H/G) is not a new fill; counting it as one books shares that
+        # never traded. Refused loudly: a person settles it with the broker
+        # (reconciliation then shows the difference).
+        if m.get(20) in (b"1", b"2") or m.get(150) in (b"H", b"G"):
+            self.refused_corrections += 1
+            log.error(
+                "FIX trade %s for order %s (exec %s) not applied: settle it by hand",
+                "correction" if m.get(20) == b"2" or m.get(150) == b"G" else "cancel (bust)",
+                text(m, 11),
+                text(m, 17),
+            )
             return []
         status = ORD_STATUS.get(m.get(39) or b"")
         if status is None:

@@ -33,12 +33,15 @@ import contextlib
 import logging
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import simplefix
+
+from livegate.broker.fix.framing import Framer
 
 log = logging.getLogger("livegate.fix")
 
@@ -67,6 +70,11 @@ class FixSessionConfig:
     logon_timeout: float = 10.0
     rerequest_on_start: int = 20
     reset_on_logon: bool = False  # 141=Y: both sides start again at 1 (rarely wanted)
+    # An inbound number is made durable only this long after its message was
+    # handed to the gateway, which journals it within milliseconds: a process
+    # killed in between asks for those messages again at its next logon.
+    inbound_persist_lag: float = 2.0
+    resend_timeout: float = 10.0  # a ResendRequest unanswered this long: asked again, then drop
 
 
 class SessionStore:
@@ -89,6 +97,7 @@ class SessionStore:
         row = self.db.execute("SELECT next_out, next_in FROM seqnums").fetchone()
         self.next_out: int = int(row[0])
         self.next_in: int = int(row[1])
+        self._unpersisted: deque[tuple[float, int]] = deque()  # (when, next_in) not yet stored
 
     def save_sent(self, seq: int, msg_type: bytes, raw: bytes | None) -> None:
         with self.db:
@@ -99,11 +108,33 @@ class SessionStore:
             self.db.execute("UPDATE seqnums SET next_out = ?", (seq + 1,))
         self.next_out = seq + 1
 
-    def set_next_in(self, value: int) -> None:
-        self.db.execute("UPDATE seqnums SET next_in = ?", (value,))
+    def set_next_in(self, value: int, now: float | None = None) -> None:
+        """Move the expected number; stored at once, or (`now` given) by `persist_due`.
+
+        Received is not processed: until the gateway has journaled what a
+        message carried, its number must not be durable, or a crash loses it
+        (the peer would never send it again).
+        """
         self.next_in = value
+        if now is None:
+            self._unpersisted.clear()
+            self.db.execute("UPDATE seqnums SET next_in = ?", (value,))
+        else:
+            self._unpersisted.append((now, value))
+
+    def persist_due(self, older_than: float) -> None:
+        """Store the newest expected number whose message is at least `older_than` old."""
+        due = None
+        while self._unpersisted and self._unpersisted[0][0] <= older_than:
+            due = self._unpersisted.popleft()[1]
+        if due is not None:
+            self.db.execute("UPDATE seqnums SET next_in = ?", (due,))
+
+    def stored_next_in(self) -> int:
+        return int(self.db.execute("SELECT next_in FROM seqnums").fetchone()[0])
 
     def reset(self) -> None:
+        self._unpersisted.clear()
         with self.db:
             self.db.execute("DELETE FROM sent")
             self.db.execute("UPDATE seqnums SET next_out = 1, next_in = 1")
@@ -163,6 +194,7 @@ class FixSession:
         self._logout = asyncio.Event()
         self._logout_text = ""
         self._resend_until: int | None = None  # a ResendRequest of ours is being answered
+        self._resend_asked: list[float] = []  # when we asked, for this gap
         self._test_request: tuple[str, float] | None = None
         self._last_in = self._last_out = 0.0
         self._first_logon = True
@@ -179,6 +211,7 @@ class FixSession:
         self._logging_out = False
         self._logout_text = ""
         self._resend_until = None
+        self._resend_asked = []
         self._test_request = None
         self.closed.clear()
         self._last_in = time.monotonic()
@@ -316,16 +349,19 @@ class FixSession:
     async def _read_loop(self) -> None:
         reader = self._reader
         assert reader is not None
-        parser = simplefix.FixParser()
+        framer = Framer()
         try:
             while True:
                 chunk = await reader.read(65536)
                 if not chunk:
                     break
                 self._last_in = time.monotonic()
-                parser.append_buffer(chunk)
-                while (message := parser.get_message()) is not None:
-                    await self._on_message(message)
+                garbled = framer.garbled
+                for raw in framer.feed(chunk):
+                    await self._on_message(self._checked(parse_one(raw)))
+                if framer.garbled > garbled:
+                    # Ignored, its number not consumed: it comes again by resend.
+                    log.warning("FIX: %d garbled message(s) ignored", framer.garbled - garbled)
         except _SessionOver:
             pass
         except (ConnectionError, OSError) as exc:
@@ -335,8 +371,27 @@ class FixSession:
             self._logout_text = str(exc)
             with contextlib.suppress(Exception):
                 await self._send(b"5", [(58, str(exc).encode())])
+        except Exception as exc:  # a message we could not handle: never a silent dead reader
+            log.exception("FIX message handling failed; logging out to reconnect")
+            self._logout_text = f"could not handle a message: {exc!r}"
+            with contextlib.suppress(Exception):
+                await self._send(b"5", [(58, b"message not understood")])
         finally:
+            self.store.persist_due(time.monotonic() - self.config.inbound_persist_lag)
             await self._drop()
+
+    def _checked(self, message: simplefix.FixMessage) -> simplefix.FixMessage:
+        """Refuse a message not of this session (the FIX rules: reject and log out)."""
+        cfg = self.config
+        begin, sender, target = message.get(8), message.get(49), message.get(56)
+        if begin != cfg.begin_string.encode():
+            raise FixSessionError(f"BeginString {begin!r} is not this session's")
+        if sender != cfg.target_comp_id.encode() or target != cfg.sender_comp_id.encode():
+            raise FixSessionError(
+                f"CompIDs {sender!r}->{target!r} are not this session's"
+                f" ({cfg.target_comp_id}->{cfg.sender_comp_id})"
+            )
+        return message
 
     async def _on_message(self, message: simplefix.FixMessage) -> None:
         store = self.store
@@ -363,21 +418,28 @@ class FixSession:
             if self._resend_until is None:
                 log.info("FIX gap: expected %d, got %d; asking again", store.next_in, seq)
                 self._resend_until = seq
-                await self._send(b"2", [(7, str(store.next_in).encode()), (16, b"0")])
+                await self._ask_resend()
             return
         if seq < store.next_in:
+            if poss_dup and msg_type not in ADMIN:
+                # Seen before, perhaps not journaled before a crash: duplicates are
+                # the gateway's to drop (by exec id); dropping here could lose a fill.
+                self.on_app(message)
+                return
             if poss_dup or (msg_type == b"4" and message.get(123) == b"Y"):
                 return  # seen before
             raise FixSessionError(f"MsgSeqNum too low: expected {store.next_in}, got {seq}")
         # In sequence.
+        now = time.monotonic()
         if msg_type == b"4":  # GapFill
-            store.set_next_in(max(int(message.get(36) or seq + 1), seq + 1))
+            store.set_next_in(max(int(message.get(36) or seq + 1), seq + 1), now)
         else:
             if msg_type not in ADMIN:
                 self.on_app(message)  # handed over before the number is
-            store.set_next_in(seq + 1)
+            store.set_next_in(seq + 1, now)
         if self._resend_until is not None and store.next_in > self._resend_until:
             self._resend_until = None
+            self._resend_asked = []
         if msg_type == b"A":
             self._logon.set()
         elif msg_type == b"1":
@@ -399,12 +461,36 @@ class FixSession:
                     await self._send(b"5", [])
             raise ConnectionError(f"peer logged out: {self._logout_text or 'no reason'}")
 
+    async def _ask_resend(self) -> None:
+        self._resend_asked.append(time.monotonic())
+        await self._send(b"2", [(7, str(self.store.next_in).encode()), (16, b"0")])
+
+    def _resend_overdue(self, now: float) -> bool:
+        """A gap the peer does not fill: ask once more, then give up on the session
+        (everything after the gap is being dropped meanwhile: never stay READY so)."""
+        if self._resend_until is None or not self._resend_asked:
+            return False
+        return now - self._resend_asked[-1] >= self.config.resend_timeout
+
     # -- liveness ------------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:
         interval = self.config.heartbeat_interval
         while True:
-            await asyncio.sleep(min(1.0, interval / 4))
+            await asyncio.sleep(min(1.0, interval / 4, self.config.resend_timeout / 4))
             now = time.monotonic()
+            self.store.persist_due(now - self.config.inbound_persist_lag)
+            if self._resend_overdue(now):
+                if len(self._resend_asked) < 2:
+                    log.warning("FIX ResendRequest unanswered: asking again")
+                    await self._ask_resend()
+                else:
+                    log.error(
+                        "FIX peer never filled the gap from %d: dropping the session",
+                        self.store.next_in,
+                    )
+                    self._logout_text = "gap never filled"
+                    self.abort()
+                    return
             if now - self._last_out >= interval:
                 await self._send(b"0", [])
             if self._test_request is not None:
