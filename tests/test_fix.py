@@ -298,6 +298,10 @@ def test_the_exchange_restarting_flags_our_open_orders_and_sequence_numbers_cont
         await gateway.submit_order(buy("b2", 5, "9.00"))
         await until(lambda: gateway.order("b2").status is OrderStatus.SUBMITTED)
         assert [f.subject for f in (await reconciler.run()).findings] == ["b1"]
+        # A cancel is our word, not the exchange's: b1 stays flagged.
+        await gateway.cancel_order("b1")
+        await asyncio.sleep(0.5)
+        assert [f.subject for f in (await reconciler.run()).findings] == ["b1"]
         # The exchange knows nothing of b1: a person closes it, with a reason.
         (diff,) = [d for d in gateway.book.open_diffs() if d.finding.subject == "b1"]
         await reconciler.resolve(diff.id, Resolution.ADOPT_BROKER, "ops", "ordermatch restarted")
@@ -392,3 +396,25 @@ def test_fix_44_against_quickfix_executor(tmp_path: Path) -> None:
         asyncio.run(run())
     finally:
         executor.stop()
+
+
+def test_a_running_reconciler_flags_open_orders_at_once_after_the_exchange_restarts(
+    exchange: OrderMatch, tmp_path: Path
+) -> None:
+    """Not at the next interval (20-50 s later): `status` and `alerts` show it now."""
+
+    async def run() -> None:
+        gateway = buyer_gateway(exchange, tmp_path)
+        await gateway.start()
+        reconciler = Reconciler(gateway, ReconConfig(interval=3600))  # default settle window
+        reconciler.start()
+        await resting(gateway, "b1")
+        exchange.crash()
+        await until(lambda: not gateway.ready)
+        exchange.start()
+        await until(lambda: gateway.ready)
+        await until(lambda: [d.finding.subject for d in gateway.book.open_diffs()] == ["b1"])
+        await reconciler.stop()
+        await gateway.stop()
+
+    asyncio.run(run())

@@ -379,8 +379,10 @@ class OrderBook:
             self.by_broker_id[boid] = order.client_order_id
             bound = True
         if isinstance(report, TradeReport):
+            order.confirmed_ns = max(order.confirmed_ns, received_ns)
             self._apply_trade(order, report, bound)
         elif isinstance(report, OrderReport):
+            order.confirmed_ns = max(order.confirmed_ns, received_ns)
             self._apply_order_report(order, report, received_ns, source, bound)
         else:
             self._apply_cancel_reject(order, report, bound)

@@ -62,6 +62,7 @@ class OrderSnapshot(msgspec.Struct, frozen=True, gc=False):
     reject_text: str
     created_ns: int
     updated_ns: int
+    confirmed_ns: int = 0  # when a broker report last showed it (see Order)
 
     @property
     def leaves_qty(self) -> Decimal:
@@ -108,6 +109,9 @@ class Order(msgspec.Struct, gc=False):
     reject_reason: RejectReason | None = None
     reject_text: str = ""
     pre_cancel_status: OrderStatus | None = None
+    # When a broker report last showed the order (ours, such as a cancel request,
+    # do not count): an order unconfirmed since a broker session began is unverified.
+    confirmed_ns: int = 0
 
     @classmethod
     def from_intent(cls, intent: OrderIntent) -> Order:
@@ -169,4 +173,5 @@ class Order(msgspec.Struct, gc=False):
             self.reject_text,
             self.created_ns,
             self.updated_ns,
+            self.confirmed_ns,
         )

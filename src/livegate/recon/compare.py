@@ -64,7 +64,8 @@ def _unverified(local: LocalView, session_began_ns: int) -> Iterable[Finding]:
     report about it, which clears it).
     """
     for order in local.orders:
-        if order.status.is_open and order.updated_ns < session_began_ns:
+        # Only the broker's word verifies: our own cancel request does not.
+        if order.status.is_open and max(order.created_ns, order.confirmed_ns) < session_began_ns:
             yield Finding(
                 K.ORDER,
                 M.UNVERIFIED,

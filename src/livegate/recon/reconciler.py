@@ -126,7 +126,8 @@ class Reconciler:
                 if still is not None and finding.key not in still:
                     continue  # settled as a consequence (a fetched fill fixes its position)
                 first = self._first_seen.setdefault(finding.key, now)
-                if not eod and now - first < settle:
+                in_flight_possible = finding.marker is not Marker.UNVERIFIED
+                if not eod and now - first < settle and in_flight_possible:
                     continue  # may be a fill in flight: it has to last to count
                 diff_id = f"D{len(book.diffs) + 1}"
                 await self.gateway.record(DiffOpened(diff_id, finding, now))
