@@ -195,8 +195,17 @@ def test_the_kill_switch_is_confirmed_by_the_running_service(tmp_path: Path) -> 
         )
         assert mistyped.returncode == 2 and "no open alert 'haltd'" in one_error_line(mistyped)
 
-        recon = livegate("recon", "--dir", "svc", cwd=tmp_path)
-        assert recon.returncode == 2 and "a gateway is running" in one_error_line(recon)
+        # Reconciliation asks the running gateway (one journal writer, its broker).
+        recon = livegate("recon", "--dir", "svc", "--eod", cwd=tmp_path)
+        assert recon.returncode in (0, 1), recon.stderr
+        assert "difference(s) now" in recon.stdout and "json:" in recon.stdout
+        assert list((tmp_path / "svc").glob("recon-*.json"))
+        listed = livegate("diffs", "--dir", "svc", "--all", cwd=tmp_path)
+        assert listed.returncode == 0, listed.stderr
+        unknown = livegate(
+            "diffs", "--dir", "svc", "--ack", "D99", "--who", "o", "--why", "w", cwd=tmp_path
+        )
+        assert unknown.returncode == 2 and "D99" in one_error_line(unknown)
 
         status = livegate("status", "--dir", "svc", cwd=tmp_path)
         assert "Start-up health checks" in status.stdout and "recovery sync" in status.stdout
@@ -204,6 +213,18 @@ def test_the_kill_switch_is_confirmed_by_the_running_service(tmp_path: Path) -> 
     finally:
         out = service.stop()
     assert out.strip().endswith("stopped")
+
+    # A folder of a broker other than paper (no paper book beside the journal),
+    # stopped: its diffs are listed from the journal; changing one needs its gateway.
+    other = tmp_path / "fix-desk"
+    other.mkdir()
+    (other / "journal.sqlite").write_bytes((tmp_path / "svc" / "journal.sqlite").read_bytes())
+    listed = livegate("diffs", "--dir", "fix-desk", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    refused = livegate(
+        "diffs", "--dir", "fix-desk", "--ack", "D1", "--who", "o", "--why", "w", cwd=tmp_path
+    )
+    assert refused.returncode == 2 and "only a running gateway" in one_error_line(refused)
 
     queued = livegate(
         "trading-state", "ACTIVE", "--dir", "svc", "--who", "ops", "--why", "over", cwd=tmp_path

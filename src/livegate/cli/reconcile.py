@@ -1,45 +1,87 @@
-"""`livegate recon` and `livegate diffs`: reconciliation of a stopped paper deployment.
+"""`livegate recon` and `livegate diffs`, for every adapter.
 
-These open the data folder's own gateway (journal and paper book), so they
-run only while no gateway holds the journal; a running `livegate serve`
-reconciles on its own schedule and raises its differences as alerts.
+With a gateway running on the data folder (`livegate serve`), the request
+goes through its control folder and the gateway's own reconciler answers:
+it holds the broker connection, and the journal has one writer. Listing
+diffs reads the journal read-only, running gateway or not. With no gateway
+running, a paper deployment (the demo's layout, the paper book beside the
+journal) is reconciled by a gateway opened here; any other broker can only
+be asked through its running gateway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from livegate.cli.datadir import DirOption, LegacyDirArgument, choose_dir, journal_of
 from livegate.cli.output import console, fail, say
 
+ServiceWait = Annotated[
+    float,
+    typer.Option("--wait", min=0.1, help="Seconds to wait for a running gateway's answer."),
+]
+
 if TYPE_CHECKING:
     from livegate.engine import Gateway
+    from livegate.model.diffs import Diff
     from livegate.recon import ReconRun
     from livegate.recon.report import Report, ReportRow
 
 
+def _running(directory: Path) -> bool:
+    from livegate.journal.lock import is_locked
+
+    return is_locked(journal_of(directory))
+
+
+def _ask_service(directory: Path, op: str, wait: float, **fields: object) -> dict[str, Any]:
+    """A reconciliation request to the running gateway, and its answer."""
+    import msgspec
+
+    from livegate.engine.control import take_recon_answer, write_recon_command
+
+    control = directory / "control"
+    command = write_recon_command(control, op, **fields)
+    deadline = time.monotonic() + wait
+    while (raw := take_recon_answer(control, command.command_id)) is None:
+        if time.monotonic() >= deadline:
+            (control / f"recon-request-{command.command_id}.json").unlink(missing_ok=True)
+            fail(f"the gateway running on {directory} did not answer within {wait:g}s", 3)
+        time.sleep(0.1)
+    answer: dict[str, Any] = msgspec.json.decode(raw)
+    if not answer.get("ok"):
+        fail(str(answer.get("error")))
+    return answer
+
+
+def _report_of(answer: dict[str, Any]) -> Report:
+    import msgspec
+
+    from livegate.recon.report import Report
+
+    return msgspec.convert(answer["report"], Report)
+
+
 def _data_dir_gateway(directory: Path) -> Gateway:
-    """The gateway of a data folder with a paper broker beside it (the demo's layout)."""
+    """The gateway of a stopped data folder with a paper broker beside it (the demo's)."""
     from livegate.broker.paper import PaperAdapter
     from livegate.engine import Gateway, GatewayConfig
     from livegate.journal import Journal, SQLiteStore
-    from livegate.journal.lock import is_locked
     from livegate.model import InstrumentRegistry
 
     journal = journal_of(directory)
-    if is_locked(journal):
-        fail(
-            f"a gateway is running on {directory}: it reconciles on its own schedule and"
-            " raises differences as alerts (livegate alerts --dir); stop it to run this"
-        )
     book = directory / "paper.sqlite"
     if not book.exists():
-        fail(f"{book} not found: recon and diffs need the paper broker's book beside the journal")
+        fail(
+            f"no gateway is running on {directory}, and only a running gateway can ask this"
+            " broker: start it (livegate serve) and run this again"
+        )
     config = GatewayConfig(resolve_interval=1e9, gil_switch_interval=None)
     return Gateway(PaperAdapter(book), Journal(SQLiteStore(journal)), InstrumentRegistry(), config)
 
@@ -49,6 +91,7 @@ def recon_command(
     directory: DirOption = None,
     eod: Annotated[bool, typer.Option("--eod", help="End of day: write the report.")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Report folder (default: DIR).")] = None,
+    wait: ServiceWait = 60.0,
 ) -> None:
     """Reconcile orders, trades, positions and cash against the broker.
 
@@ -59,31 +102,41 @@ def recon_command(
     from livegate.recon.report import build_report, write_report
 
     directory = choose_dir(legacy_dir, directory)
-    gateway = _data_dir_gateway(directory)
+    if _running(directory):
+        target = str((out or directory).resolve())
+        answer = _ask_service(directory, "run", wait, eod=eod, out=target)
+        report = _report_of(answer)
+        found, opened = answer["findings"], len(answer["opened"])
+        settled, cleared = len(answer["auto_resolved"]), len(answer["cleared"])
+        paths = {k: Path(v) for k, v in answer.get("paths", {}).items()} or None
+    else:
+        gateway = _data_dir_gateway(directory)
 
-    async def run() -> tuple[ReconRun, Report, dict[str, Path] | None]:
-        await gateway.start()
-        try:
-            reconciler = Reconciler(gateway, ReconConfig(settle_window=0))
-            result = await reconciler.run(eod=True)
-            report = build_report(
-                reconciler.diffs(open_only=False),
-                datetime.now().date(),
-                gateway.config.account,
-                reconciler.config.policy.describe(),
-            )
-            paths = write_report(report, out or directory) if eod else None
-            return result, report, paths
-        finally:
-            await gateway.stop()
+        async def run() -> tuple[ReconRun, Report, dict[str, Path] | None]:
+            await gateway.start()
+            try:
+                reconciler = Reconciler(gateway, ReconConfig(settle_window=0))
+                result = await reconciler.run(eod=True)
+                report = build_report(
+                    reconciler.diffs(open_only=False),
+                    datetime.now().date(),
+                    gateway.config.account,
+                    reconciler.config.policy.describe(),
+                )
+                paths = write_report(report, out or directory) if eod else None
+                return result, report, paths
+            finally:
+                await gateway.stop()
 
-    result, report, paths = asyncio.run(run())
+        result, report, paths = asyncio.run(run())
+        found, opened = len(result.findings), len(result.opened)
+        settled, cleared = len(result.auto_resolved), len(result.cleared)
     print_diffs([d for d in report.diffs if d.status != "RESOLVED"])
     s = report.summary
     say(
-        f"{len(result.findings)} difference(s) now; {s.total} diff(s) today,"
-        f" {s.unresolved} unresolved; opened {len(result.opened)},"
-        f" settled by policy {len(result.auto_resolved)}, cleared {len(result.cleared)}"
+        f"{found} difference(s) now; {s.total} diff(s) today,"
+        f" {s.unresolved} unresolved; opened {opened},"
+        f" settled by policy {settled}, cleared {cleared}"
     )
     if paths:
         for kind, path in paths.items():
@@ -104,6 +157,7 @@ def diffs_command(
     ] = None,
     who: Annotated[str, typer.Option("--who")] = "",
     why: Annotated[str, typer.Option("--why")] = "",
+    wait: ServiceWait = 60.0,
 ) -> None:
     """List open diffs; acknowledge or resolve one (journaled with who, why, before, after)."""
     from livegate.model.diffs import Resolution
@@ -115,6 +169,19 @@ def diffs_command(
         given = f"{action!r} is not an action" if action else "--resolve needs --action"
         fail(f"{given}: choose one of {', '.join(actions)}")
     directory = choose_dir(legacy_dir, directory)
+    journal = journal_of(directory)
+    if not ack and not resolve:
+        diffs = _journal_diffs(journal, open_only=not show_all)
+        print_diffs(build_report(diffs, datetime.now().date(), "", []).diffs)
+        return
+    if _running(directory):
+        op, diff_id = ("resolve", resolve) if resolve else ("ack", ack)
+        answer = _ask_service(
+            directory, op, wait, diff_id=diff_id, action=action or "", who=who, why=why,
+            show_all=show_all,
+        )  # fmt: skip
+        print_diffs(_report_of(answer).diffs)
+        return
     gateway = _data_dir_gateway(directory)
 
     async def run() -> list[ReportRow]:
@@ -135,6 +202,25 @@ def diffs_command(
     except (ValueError, KeyError) as exc:
         fail(str(exc.args[0] if exc.args else exc))
     print_diffs(rows)
+
+
+def _journal_diffs(journal: Path, open_only: bool) -> list[Diff]:
+    """Every diff as the journal has it (read-only): for any adapter, running or not."""
+    from livegate.engine.order_book import OrderBook
+    from livegate.journal.journal import decode_event
+    from livegate.journal.sqlite import open_read_only
+
+    book = OrderBook()
+    conn = open_read_only(journal)
+    try:
+        for (payload,) in conn.execute(
+            "SELECT payload FROM events WHERE kind IN"
+            " ('diff_opened', 'diff_acknowledged', 'diff_resolved') ORDER BY seq"
+        ):
+            book.apply(decode_event(payload))
+    finally:
+        conn.close()
+    return book.open_diffs() if open_only else list(book.diffs.values())
 
 
 def print_diffs(rows: list[ReportRow]) -> None:

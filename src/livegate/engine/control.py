@@ -86,3 +86,63 @@ def read_alert_ack_commands(control_dir: Path) -> list[AlertAckCommand]:
         msgspec.json.decode(path.read_bytes(), type=AlertAckCommand)
         for path in sorted(control_dir.glob(f"{ALERT_ACK_PREFIX}*.json"))
     ]
+
+
+RECON_PREFIX = "recon-request-"
+ANSWER_PREFIX = "recon-answer-"
+
+
+class ReconCommand(msgspec.Struct, frozen=True, omit_defaults=True):
+    """`livegate recon` / `diffs` for a running gateway: its own reconciler answers.
+
+    op: "run" (reconcile now; `eod` writes the report to `out`), "ack" or
+    "resolve" (a diff, with `action`, `who` and `why`).
+    """
+
+    op: str
+    command_id: str
+    ts_ns: int
+    eod: bool = False
+    out: str = ""
+    diff_id: str = ""
+    action: str = ""
+    who: str = ""
+    why: str = ""
+    show_all: bool = False
+
+
+def write_recon_command(control_dir: Path, op: str, **fields: object) -> ReconCommand:
+    command = msgspec.convert(
+        {"op": op, "command_id": secrets.token_hex(8), "ts_ns": time.time_ns(), **fields},
+        ReconCommand,
+    )
+    _write_atomically(control_dir / f"{RECON_PREFIX}{command.command_id}.json", command)
+    return command
+
+
+def read_recon_commands(control_dir: Path) -> list[ReconCommand]:
+    commands = []
+    for path in sorted(control_dir.glob(f"{RECON_PREFIX}*.json")):
+        try:
+            commands.append(msgspec.json.decode(path.read_bytes(), type=ReconCommand))
+        except (OSError, msgspec.DecodeError):
+            continue  # half-written by hand, or taken meanwhile: not ours to guess
+    return commands
+
+
+def answer_recon_command(control_dir: Path, command: ReconCommand, answer: object) -> None:
+    """The answer first, then the request goes: a reader never sees neither."""
+    atomic_write(
+        control_dir / f"{ANSWER_PREFIX}{command.command_id}.json", msgspec.json.encode(answer)
+    )
+    (control_dir / f"{RECON_PREFIX}{command.command_id}.json").unlink(missing_ok=True)
+
+
+def take_recon_answer(control_dir: Path, command_id: str) -> bytes | None:
+    path = control_dir / f"{ANSWER_PREFIX}{command_id}.json"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    path.unlink(missing_ok=True)
+    return data

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime
 import json
 import logging
 import os
@@ -26,13 +27,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from livegate.engine.control import atomic_write
+import msgspec
+
+from livegate.engine.control import (
+    ReconCommand,
+    answer_recon_command,
+    atomic_write,
+    read_recon_commands,
+)
 from livegate.engine.gateway import Gateway
 from livegate.observe.alerts import AlertConfig, AlertEngine, file_sink, log_sink, webhook_sink
 from livegate.observe.logs import OrderLog
 from livegate.observe.metrics import GatewayMetrics
 from livegate.ops.profiles import Profile, snapshot
 from livegate.recon import Reconciler, ReconConfig
+from livegate.recon.report import build_report, write_report
 
 log = logging.getLogger("livegate.service")
 Strategy = Callable[[Gateway], Awaitable[object]]
@@ -121,6 +130,7 @@ class GatewayService:
             else None
         )
         status_task = asyncio.create_task(self._status_loop(), name="livegate-status")
+        control_task = asyncio.create_task(self._control_loop(), name="livegate-control")
         try:
             if run_for is None:
                 await self._stop.wait()
@@ -128,7 +138,7 @@ class GatewayService:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), run_for)
         finally:
-            for task in (strategy_task, status_task):
+            for task in (strategy_task, status_task, control_task):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -152,6 +162,46 @@ class GatewayService:
             # The strategy's failure is not the gateway's: it keeps serving
             # (recon, alerts, control commands) until told to stop.
             log.exception("strategy failed")
+
+    async def _control_loop(self) -> None:
+        """Reconciliation asked for from the CLI (`livegate recon` / `diffs --dir`)."""
+        control = self.gateway.config.control_dir
+        assert control is not None
+        while True:
+            await asyncio.sleep(0.2)
+            for command in read_recon_commands(control):
+                answer = await self._reconcile(command)
+                answer_recon_command(control, command, answer)
+
+    async def _reconcile(self, command: ReconCommand) -> dict[str, Any]:
+        reconciler = self.reconciler or Reconciler(self.gateway, ReconConfig(settle_window=0))
+        answer: dict[str, Any] = {"ok": True, "error": ""}
+        try:
+            if command.op == "run":
+                result = await reconciler.run(eod=True)
+                answer["findings"] = len(result.findings)
+                answer["opened"] = result.opened
+                answer["auto_resolved"] = result.auto_resolved
+                answer["cleared"] = result.cleared
+            elif command.op == "ack":
+                await reconciler.acknowledge(command.diff_id, command.who, command.why)
+            elif command.op == "resolve":
+                await reconciler.resolve(command.diff_id, command.action, command.who, command.why)
+            else:
+                raise ValueError(f"unknown reconciliation request {command.op!r}")
+        except (ValueError, KeyError) as exc:
+            return {"ok": False, "error": str(exc.args[0] if exc.args else exc)}
+        report = build_report(
+            reconciler.diffs(open_only=command.op != "run" and not command.show_all),
+            datetime.date.today(),
+            self.gateway.config.account,
+            reconciler.config.policy.describe(),
+        )
+        answer["report"] = msgspec.to_builtins(report)
+        if command.eod:
+            paths = write_report(report, Path(command.out) if command.out else self.config.data_dir)
+            answer["paths"] = {kind: str(path) for kind, path in paths.items()}
+        return answer
 
     async def _status_loop(self) -> None:
         while True:
