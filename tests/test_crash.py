@@ -14,6 +14,7 @@ import time
 from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,12 +28,16 @@ from .helpers import INSTRUMENTS, paper_gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 D = Decimal
+STUCK = (OrderStatus.NEW, OrderStatus.UNKNOWN, OrderStatus.PENDING_CANCEL)
 
 
-def run_child_and_kill(directory: Path, seed: int, rng: random.Random) -> None:
+def run_child_and_kill(
+    directory: Path, seed: int, rng: random.Random, sim: tuple[int, int, str] | None = None
+) -> None:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
+    extra = [str(part) for part in sim] if sim else []
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.crash_child", str(directory), str(seed)],
+        [sys.executable, "-m", "tests.crash_child", str(directory), str(seed), *extra],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -147,3 +152,66 @@ def test_sigkill_then_restart(tmp_path: Path, seed: int) -> None:
         await gateway.stop()
 
     asyncio.run(restart())
+
+
+SIM_KEY = "lg_sim_crash"
+
+
+@pytest.mark.parametrize("seed", [7, 41])
+def test_sigkill_then_restart_on_the_sim_broker(tmp_path: Path, seed: int) -> None:
+    """The same, with the broker a separate sim broker process, itself killed once too:
+    its book stays whole, and ours ends equal to it."""
+    from livegate.drills.faults import SimProcess
+    from livegate.engine import GatewayConfig
+
+    from .crash_child import sim_gateway
+
+    rng = random.Random(seed)
+    sim = SimProcess(tmp_path / "sim", SIM_KEY)
+    sim.start()
+    try:
+        for cycle in range(3):
+            run_child_and_kill(
+                tmp_path, seed * 10 + cycle, rng, (sim.port, sim.control_port, SIM_KEY)
+            )
+            if cycle == 1:
+                sim.kill()  # the broker dies mid-flow as well, and comes back
+                sim.start()
+
+        async def restart() -> tuple[dict[str, tuple[OrderStatus, Decimal]], list[str], Any]:
+            gateway = sim_gateway(tmp_path, sim.port, SIM_KEY)
+            gateway.config = GatewayConfig(unknown_grace=0.3, resolve_interval=0.1)
+            await gateway.start()
+            deadline = time.monotonic() + 20
+            while any(o.status in STUCK for o in gateway.orders()):
+                assert time.monotonic() < deadline, [
+                    o for o in gateway.orders() if o.status in STUCK
+                ]
+                await asyncio.sleep(0.1)
+            orders = {o.client_order_id: (o.status, o.filled_qty) for o in gateway.orders()}
+            fills = sorted(f.trade_id for f in gateway.trades())
+            books = (
+                gateway.cash().balance,
+                {p.symbol: p.quantity for p in gateway.positions()},
+            )
+            await gateway.stop()
+            return orders, fills, books
+
+        orders, fills, (cash, positions) = asyncio.run(restart())
+        assert len(orders) > 20 and fills, "the children barely traded before the kills"
+    finally:
+        sim.stop()
+    broker = PaperBroker(tmp_path / "sim" / "book.sqlite")
+    broker.open()
+    traded: Counter[str] = Counter()
+    for trade in broker.trades:
+        traded[trade.broker_order_id or ""] += trade.quantity
+    for order in broker.orders.values():
+        assert order.filled_qty == traded[order.broker_order_id], f"half-saved: {order}"
+        ours = orders.get(order.client_order_id)
+        assert ours is not None, f"at the broker, never journaled: {order.client_order_id}"
+        assert ours == (order.status, order.filled_qty), (order.client_order_id, ours, order)
+    assert fills == sorted(t.trade_id for t in broker.trades)  # type: ignore[type-var]
+    assert cash == broker.ledger.cash
+    assert positions == {s: p.quantity for s, p in broker.ledger.positions.items() if p.quantity}
+    broker.journal.store.close()
