@@ -68,7 +68,7 @@ class CaptureError(ValueError):
     """A line of a capture is not valid; names the file and line."""
 
 
-@dataclass
+@dataclass(repr=False)
 class Capture:
     """Parsed lines with where each came from, so a failure while replaying names its line."""
 
@@ -84,6 +84,9 @@ class Capture:
 
     def __len__(self) -> int:
         return len(self.lines)
+
+    def __repr__(self) -> str:
+        return f"Capture({self.source}, {len(self.lines)} lines)"  # never the lines
 
 
 def parse_capture(lines: Iterable[str | bytes], source: str = "<capture>") -> Capture:

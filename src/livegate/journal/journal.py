@@ -61,9 +61,10 @@ class Journal:
         inline: bool = False,
     ) -> None:
         self.store = store
-        # No writer thread: batches are written on the loop, one per turn. For
-        # stores whose write costs nothing (memory, in replays and tests), where
-        # the thread's wake-ups would be most of the time.
+        # No writer thread: each append is written at once, on the caller's
+        # thread, and its future is done when append returns. For stores whose
+        # write costs nothing (memory, in replays and tests), where the thread's
+        # wake-ups and the loop turns of waiting would be most of the time.
         self.inline = inline
         self.max_batch = max_batch
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(event_type)
@@ -174,6 +175,8 @@ class Journal:
                 self._wakeup(loop)
         finally:
             lock.release()
+        if self.inline:
+            self._write_inline()  # durable (in memory) already: awaiting it costs no turn
         return future
 
     def append_all(self, events: Sequence[msgspec.Struct]) -> asyncio.Future[None] | None:
@@ -198,14 +201,7 @@ class Journal:
             while self._pending and len(self._pending) + len(payloads) > self.max_batch:
                 # It would be cut in two: wait (one fsync at most) until the writer
                 # has taken what is pending, so the unit starts a batch of its own.
-                if self.inline:
-                    self._lock.release()
-                    try:
-                        self._write_inline()
-                    finally:
-                        self._lock.acquire()
-                else:
-                    self._taken.wait()
+                self._taken.wait()  # (inline: never pending between calls)
             future = self._pending_future
             if future is None:
                 future = self._pending_future = self._last_future = _Durable(loop=loop)
@@ -213,13 +209,13 @@ class Journal:
                 self._wakeup(loop)
             self._seq += len(payloads)
             self._pending.extend(payloads)
+        if self.inline:
+            self._write_inline()
         return future
 
     def _wakeup(self, loop: asyncio.AbstractEventLoop) -> None:
-        """A new generation began (under _lock): have it written."""
-        if self.inline:
-            loop.call_soon(self._write_inline)
-        else:
+        """A new generation began (under _lock): have it written (inline: by the appender)."""
+        if not self.inline:
             self._wake.notify()
 
     # -- the writer thread ------------------------------------------------
@@ -278,7 +274,7 @@ class Journal:
         return True
 
     def _write_inline(self) -> None:
-        """Inline mode: what accumulated during one turn of the loop, written on the loop."""
+        """Inline mode: what was just appended, written now."""
         loop = self._loop
         assert loop is not None
         while True:

@@ -44,9 +44,9 @@ class MemoryStore:
     def write_batch(self, batch: Batch) -> None:
         now = time.time_ns()
         peeks = _peek.decode(batch.json)  # kind and order only, as SQLite's events view
-        for seq, (raw, peek) in enumerate(
-            zip(_raw_events.decode(batch.json), peeks, strict=True), batch.first_seq
-        ):
+        # One event (an inline journal's every batch) is the array without its brackets.
+        raws = [batch.json[1:-1]] if batch.size == 1 else _raw_events.decode(batch.json)
+        for seq, (raw, peek) in enumerate(zip(raws, peeks, strict=True), batch.first_seq):
             coid = peek.client_order_id or (peek.report.client_order_id if peek.report else None)
             self.records.append(Record(seq, now, peek.type, coid, bytes(raw)))
 
