@@ -37,9 +37,17 @@ with tempfile.TemporaryDirectory() as tmp:
 CONFIGS = {"off": ("0", "0"), "metrics": ("1", "0"), "logs": ("0", "1"), "both": ("1", "1")}
 
 
+def _interpreter() -> str:
+    """The interpreter itself, so callgrind counts Python: a pyenv shim is a script
+    (followed to the binary); a virtualenv's python is a link that must stay one,
+    or the child loses the venv's packages."""
+    with open(sys.executable, "rb") as handle:
+        script = handle.read(2) == b"#!"
+    return os.path.realpath(sys.executable) if script else sys.executable
+
+
 def instructions(metrics: str, logs: str, orders: int) -> int:
-    # The real interpreter, not a pyenv shim script, so callgrind counts Python.
-    python = os.path.realpath(sys.executable)
+    python = _interpreter()
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")  # idle BLAS threads spin otherwise
     out = subprocess.run(
         [

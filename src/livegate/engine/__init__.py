@@ -1,6 +1,7 @@
 """The Gateway: order manager, report ingest, recovery, callback dispatch."""
 
-from livegate.engine.gateway import Gateway, GatewayConfig
+from livegate.engine.config import GatewayConfig
+from livegate.engine.gateway import Gateway
 from livegate.engine.order_book import OrderBook
 from livegate.engine.sync_facade import SyncGateway
 

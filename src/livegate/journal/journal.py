@@ -141,6 +141,11 @@ class Journal:
         return self._seq
 
     @property
+    def pending_events(self) -> int:
+        """Appended, not yet durable (a gauge for /metrics)."""
+        return len(self._pending)
+
+    @property
     def idle(self) -> bool:
         """Everything appended so far is durable (or failed): nothing is in flight."""
         last = self._last_future

@@ -69,9 +69,9 @@ class GatewayService:
         self.config = config
         data = config.data_dir
         data.mkdir(parents=True, exist_ok=True)
-        self.metrics = gateway.metrics or GatewayMetrics()
+        given = gateway.metrics
+        self.metrics = given if isinstance(given, GatewayMetrics) else GatewayMetrics()
         gateway.metrics = self.metrics
-        gateway.metrics.watch_journal(lambda: float(len(gateway.journal._pending)))
         self._log_stream = (data / "orders.log").open("ab")
         gateway.order_log = gateway.order_log or OrderLog(
             config.environment, gateway.config.account, self._log_stream

@@ -1,0 +1,199 @@
+"""Journal, apply, tell: the one path every change takes.
+
+Invariants guarded here: write-ahead (an event changes nothing until the
+journal holds it: no state change or callback for a report that is not
+durable) and journal order (events are applied in the order they were
+journaled, live and on replay, by the same `OrderBook.apply`; a fill is
+counted once because the book dedups it there). A caller that gives up
+never takes a durable batch with it: the journal's futures refuse cancel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import TypeVar
+
+from livegate.engine.anomalies import REFUSED_REPORTS
+from livegate.engine.order_book import OrderBook
+from livegate.engine.parts import Parts
+from livegate.model.enums import OrderStatus
+from livegate.model.events import Anomalies as AnomalyBatch
+from livegate.model.events import Anomaly, JournalEvent, Received
+from livegate.model.orders import Order, OrderSnapshot
+from livegate.model.reports import BrokerReport, ExecutionReport, Fill
+
+log = logging.getLogger("livegate.gateway")
+T = TypeVar("T")
+
+OrderCallback = Callable[[OrderSnapshot], object]
+TradeCallback = Callable[[Fill], object]
+ExecCallback = Callable[[ExecutionReport], object]
+
+
+class Pipeline:
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
+        self.book = OrderBook(parts.instruments)
+        self.anomalies: Counter[str] = Counter()
+        # (monotonic time, kind, client id, detail) of the latest reports refused.
+        self.refused_reports: deque[tuple[float, str, str | None, str]] = deque(maxlen=100)
+        self.callback_errors = 0
+        self.order_cbs: list[OrderCallback] = []
+        self.trade_cbs: list[TradeCallback] = []
+        self.exec_cbs: list[ExecCallback] = []
+        self._inbox: deque[tuple[asyncio.Future[None], JournalEvent]] = deque()
+        self._last_batch: asyncio.Future[None] | None = None
+        self._anomalies: list[Anomaly] = []  # found while applying, journaled together
+        self._acknowledged: set[str] = set()  # for the round-trip metric only
+        self._counted_rejects: set[str] = set()
+
+    def rebuild(self) -> None:
+        """A fresh book from the journal; no callbacks: the strategy saw these."""
+        book = self.book = OrderBook(self.parts.instruments)
+        for _, event in self.parts.journal.replay():
+            book.apply(event)
+        book.on_change = self._on_change
+        book.on_anomaly = self.anomaly
+
+    # -- the write-ahead path ----------------------------------------------------
+    def ingest(self, report: BrokerReport, source: str) -> asyncio.Future[None]:
+        now = time.time_ns()
+        metrics = self.parts.metrics
+        if metrics is not None and report.ts_ns and source == "stream":
+            metrics.report_latency.observe(now - report.ts_ns)
+        return self.record_nowait(Received(report, now, source))
+
+    def record_nowait(self, event: JournalEvent) -> asyncio.Future[None]:
+        """Journal an event; it is applied once durable, in journal order."""
+        future = self.parts.journal.append(event)
+        self._inbox.append((future, event))
+        if future is not self._last_batch:
+            self._last_batch = future
+            future.add_done_callback(self.drain_inbox)
+        return future
+
+    async def record(self, event: JournalEvent) -> None:
+        """Journal an event and return once it is durable and applied."""
+        await self.record_nowait(event)
+        self.drain_inbox()
+
+    async def settle(self) -> None:
+        """Everything journaled so far is durable and applied."""
+        await self.parts.journal.drain()
+        self.drain_inbox()
+
+    def drain_inbox(self, _: object = None) -> None:
+        inbox, apply, metrics = self._inbox, self.book.apply, self.parts.metrics
+        checked: asyncio.Future[None] | None = None  # events of one batch share a future
+        while inbox:
+            future, event = inbox[0]
+            if future is not checked:
+                if not future.done():
+                    break
+                if future.cancelled() or future.exception() is not None:
+                    # Not durable: must not be applied. The journal is now failed
+                    # and the gateway refuses new orders (see Gateway._require_running).
+                    inbox.popleft()
+                    continue
+                checked = future
+            inbox.popleft()
+            apply(event)
+            if metrics is not None and type(event) is Received:
+                metrics.report_handling.observe(time.time_ns() - event.received_ns)
+        if self._anomalies:
+            self._note_anomalies()
+
+    # -- telling the strategy ----------------------------------------------------
+    def _on_change(self, order: Order, fill: Fill | None) -> None:
+        parts = self.parts
+        parts.risk.track(order)
+        if parts.metrics is not None:
+            self._measure(order, fill)
+        if parts.order_log is not None:
+            parts.order_log.change(order, fill)
+        self._dispatch(order, fill)
+
+    def _measure(self, order: Order, fill: Fill | None) -> None:
+        m = self.parts.metrics
+        assert m is not None
+        coid = order.client_order_id
+        if fill is not None:
+            m.fills.value += 1
+        if order.broker_order_id is not None and coid not in self._acknowledged:
+            self._acknowledged.add(coid)
+            m.orders_accepted.value += 1
+            # A negative value (the clock stepped back) lands in the first bucket.
+            m.order_round_trip.observe(time.time_ns() - order.created_ns)
+        if order.status is OrderStatus.REJECTED and coid not in self._counted_rejects:
+            self._counted_rejects.add(coid)
+            reason = order.reject_reason.value if order.reject_reason else "UNKNOWN"
+            m.orders_rejected.labels(reason).inc()
+
+    def _dispatch(self, order: Order, fill: Fill | None) -> None:
+        if self.order_cbs:
+            snapshot = order.snapshot()
+            for order_cb in self.order_cbs:
+                self._call(order_cb, snapshot)
+        if fill is not None:
+            for trade_cb in self.trade_cbs:
+                self._call(trade_cb, fill)
+        if self.exec_cbs:
+            report = ExecutionReport(
+                order.client_order_id,
+                order.broker_order_id,
+                order.symbol,
+                order.side,
+                order.status,
+                order.quantity,
+                order.filled_qty,
+                order.leaves_qty,
+                order.avg_fill_price,
+                fill.quantity if fill else None,
+                fill.price if fill else None,
+                fill.trade_id if fill else None,
+                order.reject_reason,
+                order.reject_text,
+                order.updated_ns,
+            )
+            for exec_cb in self.exec_cbs:
+                self._call(exec_cb, report)
+
+    def _call(self, callback: Callable[[T], object], value: T) -> None:
+        metrics = self.parts.metrics
+        started = time.perf_counter_ns() if metrics is not None else 0
+        try:
+            callback(value)
+        except Exception:
+            # A strategy's bug must not stop report ingest for every other order.
+            self.callback_errors += 1
+            log.exception("strategy callback %r failed", callback)
+        if metrics is not None:
+            metrics.callback_duration.observe(time.perf_counter_ns() - started)
+
+    # -- anomalies ------------------------------------------------------------------
+    def anomaly(self, kind: str, client_order_id: str | None, detail: str) -> None:
+        self.anomalies[kind] += 1
+        if kind in REFUSED_REPORTS:
+            # Something the broker said is not in our books: say so now, not only
+            # in the journal (the alert rule `refused-reports` reads this).
+            log.warning("%s for %s: %s", kind, client_order_id, detail)
+            self.refused_reports.append((time.monotonic(), kind, client_order_id, detail))
+        if self.parts.metrics is not None:
+            self.parts.metrics.anomalies.labels(kind).inc()
+        self._anomalies.append(Anomaly(kind, client_order_id, detail, time.time_ns()))
+
+    def _note_anomalies(self) -> None:
+        """Journal the anomalies of what was just applied, as one record."""
+        journal = self.parts.journal
+        if self._anomalies and journal.failed is None:
+            items, self._anomalies = tuple(self._anomalies), []
+            journal.append(AnomalyBatch(items)).add_done_callback(_retrieve)
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
