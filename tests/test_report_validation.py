@@ -233,3 +233,25 @@ def test_a_refused_report_raises_a_p1_and_is_journaled() -> None:
         if isinstance(decode_event(record.payload), AnomalyBatch)
     ]
     assert kinds == [Anomalies.INVALID_REPORT]
+
+
+@given(quantity=numbers, price=numbers, fee=st.one_of(st.just(D(0)), numbers), cum=numbers)
+def test_the_quick_check_agrees_with_the_named_reasons(
+    quantity: D, price: D, fee: D, cum: D
+) -> None:
+    """report_problem's one-comparison path for the usual report must refuse exactly
+    what the per-field checks refuse."""
+    from livegate.model.validation import number_problem
+
+    trade = TradeReport(quantity, price, "a", None, "T", fee=fee)
+    named = (
+        number_problem(quantity, "quantity", positive=True)
+        or number_problem(price, "price", positive=True)
+        or number_problem(fee, "fee", positive=False, signed=True)
+    )
+    assert (report_problem(trade) == "") == (named == ""), (quantity, price, fee)
+    status = OrderReport(S.PARTIALLY_FILLED, "a", cum_qty=cum, avg_price=price)
+    named = number_problem(cum, "cum_qty", positive=False) or number_problem(
+        price, "avg_price", positive=False
+    )
+    assert (report_problem(status) == "") == (named == ""), (cum, price)

@@ -141,21 +141,55 @@ def report_problem(report: OrderReport | TradeReport | CancelRejectReport) -> st
 
     Checked before a report may change anything; a report that fails is
     journaled as refused, never applied, so no value in it can stop a replay.
+    Every report passes here, so the usual case is one chain of comparisons
+    (NaN and sNaN raise on ordering, infinities and huge values compare
+    false); the named reasons are worked out only for a report that fails it.
     """
     if not report.client_order_id and not report.broker_order_id:
         return "names no order: it has neither a client nor a broker order id"
-    if type(report) is TradeReport:
+    if isinstance(report, TradeReport):
+        if _plain_trade(report):
+            return ""
         return (
             number_problem(report.quantity, "quantity", positive=True)
             or number_problem(report.price, "price", positive=True)
             or number_problem(report.fee, "fee", positive=False, signed=True)
             or ("" if report.trade_id is None or report.trade_id else "trade_id is empty")
         )
-    if type(report) is OrderReport:
-        problem = ""
-        if report.cum_qty is not None:
-            problem = number_problem(report.cum_qty, "cum_qty", positive=False)
-        if not problem and report.avg_price is not None:
-            problem = number_problem(report.avg_price, "avg_price", positive=False)
+    if isinstance(report, OrderReport):
+        cum, avg = report.cum_qty, report.avg_price
+        if _plain_or_none(cum) and _plain_or_none(avg):
+            return ""
+        problem = "" if cum is None else number_problem(cum, "cum_qty", positive=False)
+        if not problem and avg is not None:
+            problem = number_problem(avg, "avg_price", positive=False)
         return problem
     return ""
+
+
+_HIGH = Decimal(10) ** MAX_DIGITS
+_FINE = Decimal(10) ** MIN_EXPONENT
+
+
+def _plain_trade(trade: TradeReport) -> bool:
+    q, p, fee = trade.quantity, trade.price, trade.fee
+    try:
+        return (
+            type(q) is Decimal
+            and type(p) is Decimal
+            and _FINE <= q < _HIGH
+            and _FINE <= p < _HIGH
+            and (fee == 0 or (type(fee) is Decimal and _FINE <= abs(fee) < _HIGH))
+            and trade.trade_id != ""
+        )
+    except ArithmeticError:  # NaN compared
+        return False
+
+
+def _plain_or_none(value: Decimal | None) -> bool:
+    if value is None:
+        return True
+    try:
+        return type(value) is Decimal and (value == 0 or _FINE <= value < _HIGH)
+    except ArithmeticError:
+        return False
