@@ -249,18 +249,9 @@ class Gateway:
         self.supervisor.set_connection(ConnectionState.READY)
         self.supervisor.watch()
         if self.order_log is not None or self.metrics is not None:
-            self._observer_tick = asyncio.create_task(self._tick(), name="livegate-observe")
-
-    async def _tick(self) -> None:
-        """Observability work kept off the order path: order log lines are written
-        and latency observations bucketed in batches (see observe/)."""
-        interval = self.order_log.flush_interval if self.order_log is not None else 0.2
-        while True:
-            await asyncio.sleep(interval)
-            if self.order_log is not None:
-                self.order_log.flush()
-            if self.metrics is not None:
-                self.metrics.fold()
+            self._observer_tick = asyncio.create_task(
+                self.pipeline.observe_tick(), name="livegate-observe"
+            )
 
     async def _connect_and_recover(self) -> None:
         supervisor, pipeline = self.supervisor, self.pipeline

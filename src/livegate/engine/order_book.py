@@ -146,9 +146,67 @@ class OrderBook(FillAccounting):
         Live and at start-up replay alike: a journal holding anything at all
         must always replay, so an exception here is never allowed to escape.
         Reports are checked first (`report_problem`), so this is a last guard.
+        (One function, not a wrapper around another: this runs for every event.)
         """
         try:
-            self._apply(event)
+            if isinstance(event, Received):
+                self._apply_report(event.report, event.received_ns, event.source)
+            elif isinstance(event, OrderIntent):
+                if event.client_order_id not in self.orders:
+                    self.orders[event.client_order_id] = Order.from_intent(event)
+                self._release("c:" + event.client_order_id)
+            elif isinstance(event, CancelRequested):
+                self._cancel_requested(event)
+            elif isinstance(event, SubmitUnknown):
+                order = self.orders.get(event.client_order_id)
+                if order is not None and order.status is S.NEW:
+                    order.status = S.UNKNOWN
+                    order.updated_ns = event.ts_ns
+                    self.on_change(order, None)
+            elif isinstance(event, OrderDenied):
+                self._finish_locally(
+                    event.client_order_id, S.REJECTED, event.text, event.ts_ns, event.reason
+                )
+            elif isinstance(event, AccountBaseline):
+                self.baseline = event.snapshot
+                self.ledger = Ledger.from_snapshot(event.snapshot)
+            elif isinstance(event, DiffOpened | DiffAcknowledged | DiffResolved):
+                self._apply_diff_event(event)
+            elif isinstance(event, AlertChanged):
+                self.alerts.append(event)
+                if event.command_id:
+                    self.applied_commands.add(event.command_id)
+            elif isinstance(event, LedgerAdjusted):
+                if event.symbol is not None and event.quantity is not None:
+                    self.ledger.set_position(event.symbol, event.quantity, event.avg_price or ZERO)
+                if event.cash is not None:
+                    self.ledger.cash = event.cash
+            elif isinstance(event, TradingStateChanged):
+                self.trading_state = event.state
+                if event.command_id:
+                    self.applied_commands.add(event.command_id)
+            elif isinstance(event, FillInferred):
+                self._infer_fill(event)
+            elif isinstance(event, SubmitResent):
+                order = self.orders.get(event.client_order_id)
+                if order is not None:
+                    order.resent += 1
+            elif isinstance(event, ClosedAtBroker):
+                if self._finish_locally(
+                    event.client_order_id, S.CANCELLED, event.text, event.ts_ns
+                ):
+                    self.on_anomaly(Anomalies.CLOSED_AT_BROKER, event.client_order_id, event.text)
+            elif isinstance(event, ExternalActivity):
+                report = event.report
+                key = external_key(report)
+                if key not in self.external:
+                    self.external[key] = report
+                    self.on_anomaly(
+                        Anomalies.EXTERNAL_ORDER,
+                        report.client_order_id,
+                        f"broker {type(report).__name__} {key} was not sent by us",
+                    )
+            # Anomaly and GatewayStarted are notes for people; they change nothing.
         except Exception as exc:
             log.exception("journaled %s could not be applied", type(event).__name__)
             self.on_anomaly(
@@ -156,64 +214,6 @@ class OrderBook(FillAccounting):
                 event_client_order_id(event),
                 f"{type(event).__name__} not applied: {exc!r}",
             )
-
-    def _apply(self, event: JournalEvent) -> None:
-        if isinstance(event, Received):
-            self._apply_report(event.report, event.received_ns, event.source)
-        elif isinstance(event, OrderIntent):
-            if event.client_order_id not in self.orders:
-                self.orders[event.client_order_id] = Order.from_intent(event)
-            self._release("c:" + event.client_order_id)
-        elif isinstance(event, CancelRequested):
-            self._cancel_requested(event)
-        elif isinstance(event, SubmitUnknown):
-            order = self.orders.get(event.client_order_id)
-            if order is not None and order.status is S.NEW:
-                order.status = S.UNKNOWN
-                order.updated_ns = event.ts_ns
-                self.on_change(order, None)
-        elif isinstance(event, OrderDenied):
-            self._finish_locally(
-                event.client_order_id, S.REJECTED, event.text, event.ts_ns, event.reason
-            )
-        elif isinstance(event, AccountBaseline):
-            self.baseline = event.snapshot
-            self.ledger = Ledger.from_snapshot(event.snapshot)
-        elif isinstance(event, DiffOpened | DiffAcknowledged | DiffResolved):
-            self._apply_diff_event(event)
-        elif isinstance(event, AlertChanged):
-            self.alerts.append(event)
-            if event.command_id:
-                self.applied_commands.add(event.command_id)
-        elif isinstance(event, LedgerAdjusted):
-            if event.symbol is not None and event.quantity is not None:
-                self.ledger.set_position(event.symbol, event.quantity, event.avg_price or ZERO)
-            if event.cash is not None:
-                self.ledger.cash = event.cash
-        elif isinstance(event, TradingStateChanged):
-            self.trading_state = event.state
-            if event.command_id:
-                self.applied_commands.add(event.command_id)
-        elif isinstance(event, FillInferred):
-            self._infer_fill(event)
-        elif isinstance(event, SubmitResent):
-            order = self.orders.get(event.client_order_id)
-            if order is not None:
-                order.resent += 1
-        elif isinstance(event, ClosedAtBroker):
-            if self._finish_locally(event.client_order_id, S.CANCELLED, event.text, event.ts_ns):
-                self.on_anomaly(Anomalies.CLOSED_AT_BROKER, event.client_order_id, event.text)
-        elif isinstance(event, ExternalActivity):
-            report = event.report
-            key = external_key(report)
-            if key not in self.external:
-                self.external[key] = report
-                self.on_anomaly(
-                    Anomalies.EXTERNAL_ORDER,
-                    report.client_order_id,
-                    f"broker {type(report).__name__} {key} was not sent by us",
-                )
-        # Anomaly and GatewayStarted are notes for people; they change nothing.
 
     def _apply_diff_event(self, event: DiffOpened | DiffAcknowledged | DiffResolved) -> None:
         if isinstance(event, DiffOpened):

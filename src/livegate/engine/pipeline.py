@@ -174,6 +174,18 @@ class Pipeline:
         if metrics is not None:
             metrics.callback_duration.observe(time.perf_counter_ns() - started)
 
+    async def observe_tick(self) -> None:
+        """Observability work kept off the order path: order log lines are written
+        and latency observations bucketed in batches (see observe/)."""
+        parts = self.parts
+        interval = parts.order_log.flush_interval if parts.order_log is not None else 0.2
+        while True:
+            await asyncio.sleep(interval)
+            if parts.order_log is not None:
+                parts.order_log.flush()
+            if parts.metrics is not None:
+                parts.metrics.fold()
+
     # -- anomalies ------------------------------------------------------------------
     def anomaly(self, kind: str, client_order_id: str | None, detail: str) -> None:
         self.anomalies[kind] += 1
