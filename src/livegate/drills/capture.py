@@ -41,6 +41,18 @@ class SubmitLine(msgspec.Struct, frozen=True, tag="submit"):
     price: Decimal | None = None
     time_in_force: str = "DAY"
 
+    def as_request(self) -> OrderRequest:
+        """What the gateway's submit_order was given."""
+        return OrderRequest(
+            symbol=self.symbol,
+            side=self.side,
+            quantity=self.quantity,
+            order_type=self.order_type,
+            price=self.price,
+            time_in_force=self.time_in_force,
+            client_order_id=self.client_order_id,
+        )
+
 
 class CancelLine(msgspec.Struct, frozen=True, tag="cancel"):
     client_order_id: str
@@ -156,15 +168,7 @@ def _id_problem(client_order_id: str) -> str:
 
 
 def _submit_problem(line: SubmitLine) -> str:
-    request = OrderRequest(
-        symbol=line.symbol,
-        side=line.side,
-        quantity=line.quantity,
-        order_type=line.order_type,
-        price=line.price,
-        time_in_force=line.time_in_force,
-        client_order_id=line.client_order_id,
-    )
+    request = line.as_request()
     try:
         validate_request(
             request, _anything(line.symbol), account="", client_order_id=line.client_order_id,

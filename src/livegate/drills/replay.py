@@ -30,7 +30,6 @@ from livegate.model import (
     InstrumentRegistry,
     OrderIntent,
     OrderReport,
-    OrderRequest,
     OrderSnapshot,
     Position,
     TradeReport,
@@ -277,16 +276,7 @@ async def _play(
         return gateway, 0
     await _settle(gateway, broker)
     if isinstance(line, SubmitLine):
-        request = OrderRequest(
-            symbol=line.symbol,
-            side=line.side,
-            quantity=line.quantity,
-            order_type=line.order_type,
-            price=line.price,
-            time_in_force=line.time_in_force,
-            client_order_id=line.client_order_id,
-        )
-        await gateway.submit_order(request)
+        await gateway.submit_order(line.as_request())
     elif isinstance(line, CancelLine):
         await gateway.cancel_order(line.client_order_id)
     else:

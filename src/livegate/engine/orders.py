@@ -79,11 +79,7 @@ class OrderEntry:
                 return coid
 
     async def submit(self, request: OrderRequest) -> OrderSnapshot:
-        """Send an order at most once per client_order_id.
-
-        A duplicate submit of an active order returns that order and sends
-        nothing; the id of a finished order cannot be reused.
-        """
+        """Gateway.submit_order: at most one broker order per client_order_id."""
         existing, intent = self._admit(request, set())
         if intent is None:
             return existing  # type: ignore[return-value]
@@ -144,14 +140,8 @@ class OrderEntry:
         return order.snapshot()
 
     async def submit_many(self, requests: Sequence[OrderRequest]) -> list[OrderSnapshot]:
-        """Submit a basket: one journal wait for all intents, one adapter call, one for acks.
-
-        The same promises as `submit_order` for each order. The basket is
-        validated whole before anything is recorded, so one bad order refuses
-        the basket with nothing journaled or sent. Adapters that can send
-        many orders in one call implement `place_many(intents)`, returning a
-        result or an exception per intent; others get concurrent `place` calls.
-        """
+        """A basket (Gateway.submit_orders): validated whole, one journal wait for
+        all intents, one adapter call (`place_many` where the adapter has it)."""
         admitted: list[tuple[OrderSnapshot | None, OrderIntent | None]] = []
         seen: set[str] = set()
         for request in requests:
