@@ -295,3 +295,24 @@ def test_authentication_failure_is_p0_until_a_connect_succeeds() -> None:
         await gateway.stop()
 
     asyncio.run(run())
+
+
+def test_a_broker_adapter_problem_raises_a_p1_until_it_is_old() -> None:
+    from livegate.broker.adapter import AdapterProblems
+
+    async def run() -> None:
+        gateway, broker = scripted_gateway()
+        broker.problems = AdapterProblems()  # type: ignore[attr-defined]
+        await gateway.start()
+        engine = AlertEngine(gateway, AlertConfig(refused_report_window=0.2), sinks=[])
+        await engine.evaluate()
+        assert "broker-problems" not in engine.open_alerts()
+        broker.problems.add("FIX trade cancel (bust) for order o-1 not applied")  # type: ignore[attr-defined]
+        await engine.evaluate()
+        assert engine.open_alerts()["broker-problems"] == "P1"
+        await asyncio.sleep(0.3)
+        await engine.evaluate()
+        assert "broker-problems" not in engine.open_alerts()  # resolved once old
+        await gateway.stop()
+
+    asyncio.run(run())

@@ -214,6 +214,7 @@ def test_a_garbled_message_is_ignored_and_its_number_not_consumed(tmp_path: Path
         trades = [r for r in reports if isinstance(r, TradeReport)]
         assert [t.quantity for t in trades] == [10]
         assert adapter.session.store.next_in == 3 and adapter.session.logged_on
+        assert any("garbled" in p for p in adapter.problems.since(0))
 
     session_test(tmp_path, body)
 
@@ -255,6 +256,7 @@ def test_an_unanswered_resend_is_asked_again_then_the_session_dropped(tmp_path: 
         await peer.expect(b"2", again)  # asked a second time
         await asyncio.wait_for(adapter.session.closed.wait(), 5)
         assert not adapter.session.logged_on
+        assert any("never filled the gap" in p for p in adapter.problems.since(0))  # alerted
 
     session_test(tmp_path, body, resend_timeout=0.3)
 
@@ -285,5 +287,6 @@ def test_a_trade_bust_or_correction_is_never_a_fill(tmp_path: Path) -> None:
         peer.send(b"1", [(112, "after")])
         await peer.expect(b"0")
         assert adapter._queue.empty() and adapter.refused_corrections == 2
+        assert len([p for p in adapter.problems.since(0) if "settle it by hand" in p]) == 2
 
     session_test(tmp_path, body)

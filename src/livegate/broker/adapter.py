@@ -3,10 +3,18 @@
 An adapter maps one broker protocol onto these few async methods and
 nothing else: no retries, no dedup, no state machine, no journal; the
 gateway owns all of that. See docs/adapter-guide.md for a worked example.
+
+Optionally an adapter keeps `problems` (an `AdapterProblems`): what it
+refused or gave up on that no report can carry (a garbled message, a trade
+bust it will not book, a gap its peer never filled). The alert rule
+`broker-problems` raises a P1 while one is recent.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -15,6 +23,22 @@ import msgspec
 from livegate.model.account import AccountSnapshot
 from livegate.model.orders import OrderIntent
 from livegate.model.reports import BrokerReport, OrderReport, TradeReport
+
+log = logging.getLogger("livegate.broker")
+
+
+class AdapterProblems:
+    """Recent problems of an adapter, for the person on call: (monotonic time, text)."""
+
+    def __init__(self, keep: int = 100) -> None:
+        self.recent: deque[tuple[float, str]] = deque(maxlen=keep)
+
+    def add(self, text: str) -> None:
+        log.error("broker adapter: %s", text)
+        self.recent.append((time.monotonic(), text))
+
+    def since(self, monotonic: float) -> list[str]:
+        return [text for when, text in self.recent if when >= monotonic]
 
 
 class Capabilities(msgspec.Struct, frozen=True):

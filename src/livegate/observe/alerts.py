@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from livegate.broker.adapter import AdapterProblems
 from livegate.broker.errors import BrokerAuthError
 from livegate.engine.control import read_alert_ack_commands
 from livegate.engine.gateway import Gateway
@@ -117,6 +118,13 @@ def default_rules(cfg: AlertConfig) -> list[Rule]:
             f" {cfg.refused_report_window:g}s; latest {kind} for {coid}: {detail}"
         )
 
+    def broker_problems(g: Gateway) -> str | None:
+        problems = getattr(g.adapter, "problems", None)
+        if not isinstance(problems, AdapterProblems):
+            return None
+        recent = problems.since(time.monotonic() - cfg.refused_report_window)
+        return f"{len(recent)} broker adapter problem(s); latest: {recent[-1]}" if recent else None
+
     def rejects(g: Gateway) -> str | None:
         recent = list(g.book.orders.values())[-cfg.reject_window :]
         if len(recent) < cfg.reject_window:
@@ -137,6 +145,7 @@ def default_rules(cfg: AlertConfig) -> list[Rule]:
         Rule("critical-diffs", "P1", critical_diffs),
         Rule("unknown-orders", "P1", stuck_unknown),
         Rule("refused-reports", "P1", refused_reports),
+        Rule("broker-problems", "P1", broker_problems),
         Rule("slow-acks", "P2", slow_acks),
         Rule("reject-rate", "P2", rejects),
     ]

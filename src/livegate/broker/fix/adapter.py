@@ -30,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 
 import simplefix
 
-from livegate.broker.adapter import Capabilities
+from livegate.broker.adapter import AdapterProblems, Capabilities
 from livegate.broker.errors import BrokerNetworkError, BrokerRejected, UnknownOutcome
 from livegate.broker.fix.session import (
     FixSession,
@@ -103,7 +103,8 @@ class FixAdapter:
 
     def __init__(self, config: FixSessionConfig, account: AccountSnapshot | None = None) -> None:
         self.config = config
-        self.session = FixSession(config, self._on_app)
+        self.problems = AdapterProblems()
+        self.session = FixSession(config, self._on_app, self.problems.add)
         self._account = account or AccountSnapshot(
             config.sender_comp_id, "USD", Decimal(0), Decimal(0)
         )
@@ -299,11 +300,10 @@ class FixAdapter:
         # (reconciliation then shows the difference).
         if m.get(20) in (b"1", b"2") or m.get(150) in (b"H", b"G"):
             self.refused_corrections += 1
-            log.error(
-                "FIX trade %s for order %s (exec %s) not applied: settle it by hand",
-                "correction" if m.get(20) == b"2" or m.get(150) == b"G" else "cancel (bust)",
-                text(m, 11),
-                text(m, 17),
+            what = "correction" if m.get(20) == b"2" or m.get(150) == b"G" else "cancel (bust)"
+            self.problems.add(
+                f"FIX trade {what} for order {text(m, 11)} (exec {text(m, 17)}) not applied:"
+                " settle it by hand"
             )
             return []
         status = ORD_STATUS.get(m.get(39) or b"")

@@ -180,9 +180,15 @@ AppHandler = Callable[[simplefix.FixMessage], None]
 class FixSession:
     """One initiator session. `connect` logs on; application messages go to `on_app`."""
 
-    def __init__(self, config: FixSessionConfig, on_app: AppHandler) -> None:
+    def __init__(
+        self,
+        config: FixSessionConfig,
+        on_app: AppHandler,
+        on_problem: Callable[[str], None] = log.error,
+    ) -> None:
         self.config = config
         self.on_app = on_app
+        self.on_problem = on_problem  # what the person on call must hear of (an alert)
         self.store = SessionStore(config.store)
         self.logged_on = False
         self.closed = asyncio.Event()
@@ -361,13 +367,13 @@ class FixSession:
                     await self._on_message(self._checked(parse_one(raw)))
                 if framer.garbled > garbled:
                     # Ignored, its number not consumed: it comes again by resend.
-                    log.warning("FIX: %d garbled message(s) ignored", framer.garbled - garbled)
+                    self.on_problem(f"FIX: {framer.garbled - garbled} garbled message(s) ignored")
         except _SessionOver:
             pass
         except (ConnectionError, OSError) as exc:
             log.warning("FIX connection to %s failed: %r", self.config.target_comp_id, exc)
         except FixSessionError as exc:
-            log.error("FIX session ended: %s", exc)
+            self.on_problem(f"FIX session ended: {exc}")
             self._logout_text = str(exc)
             with contextlib.suppress(Exception):
                 await self._send(b"5", [(58, str(exc).encode())])
@@ -484,9 +490,9 @@ class FixSession:
                     log.warning("FIX ResendRequest unanswered: asking again")
                     await self._ask_resend()
                 else:
-                    log.error(
-                        "FIX peer never filled the gap from %d: dropping the session",
-                        self.store.next_in,
+                    self.on_problem(
+                        f"FIX peer never filled the gap from {self.store.next_in}:"
+                        " session dropped to reconnect"
                     )
                     self._logout_text = "gap never filled"
                     self.abort()
