@@ -27,7 +27,7 @@ from livegate.model import (
 )
 from livegate.model.enums import OrderType
 from livegate.model.enums import TimeInForce as Tif
-from livegate.model.events import Received
+from livegate.model.events import Received, SubmitUnknown
 from livegate.model.validation import report_problem
 
 from .helpers import INSTRUMENTS, scripted_gateway, settle
@@ -255,3 +255,31 @@ def test_the_quick_check_agrees_with_the_named_reasons(
         price, "avg_price", positive=False
     )
     assert (report_problem(status) == "") == (named == ""), (cum, price)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_the_resolvers_index_holds_every_order_that_needs_it(data: st.DataObject) -> None:
+    """needing_attention() (what the resolver looks at) equals a scan of every order."""
+    from .histories import histories, messy_delivery
+
+    hs = data.draw(histories(max_orders=4))
+    book = OrderBook(INSTRUMENTS)
+    for h in hs:
+        book.apply(
+            OrderIntent(h.coid, "x", "AAPL", Side.BUY, OrderType.LIMIT, h.quantity, D(10),
+                        Tif.DAY, 0)
+        )  # fmt: skip
+        if data.draw(st.booleans()):
+            book.apply(SubmitUnknown(h.coid, "lost", 1))
+    reports = [r for h in hs for r in h.reports]
+    for n, report in enumerate(data.draw(messy_delivery(reports))):
+        book.apply(Received(report, n, "stream"))
+        if data.draw(st.integers(0, 3)) == 0:
+            book.needing_attention()  # a resolver round prunes as it goes
+    scan = {
+        o.client_order_id
+        for o in book.orders.values()
+        if o.fill_gap > 0 or o.status is OrderStatus.UNKNOWN
+    }
+    assert {o.client_order_id for o in book.needing_attention()} == scan

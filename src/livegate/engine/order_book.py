@@ -90,6 +90,11 @@ class OrderBook(FillAccounting):
         self.ledger = Ledger()
         self.baseline: AccountSnapshot | None = None
         self.held: dict[str, list[tuple[BrokerReport, int, str]]] = {}
+        # Orders that may have a fill gap or an unknown outcome: the only ones the
+        # resolver looks at, so its rounds cost what is open, not the whole day.
+        # Added where either can begin (the broker's cumulative quantity rising,
+        # an unknown submit); pruned by `needing_attention`.
+        self.attention: set[str] = set()
         # Broker orders and trades we never sent, by broker id / trade key.
         self.external: dict[str, BrokerReport] = {}
         self.trading_state = TradingState.ACTIVE
@@ -110,6 +115,17 @@ class OrderBook(FillAccounting):
             if coid is not None:
                 return self.orders.get(coid)
         return None
+
+    def needing_attention(self) -> list[Order]:
+        """Orders with a fill gap or an unknown outcome now; the rest leave the index."""
+        found = []
+        for coid in list(self.attention):
+            order = self.orders.get(coid)
+            if order is not None and (order.fill_gap > 0 or order.status is S.UNKNOWN):
+                found.append(order)
+            else:
+                self.attention.discard(coid)
+        return found
 
     def open_orders(self) -> Iterable[Order]:
         return (o for o in self.orders.values() if o.status.is_open)
@@ -162,6 +178,7 @@ class OrderBook(FillAccounting):
                 if order is not None and order.status is S.NEW:
                     order.status = S.UNKNOWN
                     order.updated_ns = event.ts_ns
+                    self.attention.add(order.client_order_id)
                     self.on_change(order, None)
             elif isinstance(event, OrderDenied):
                 self._finish_locally(
@@ -321,6 +338,7 @@ class OrderBook(FillAccounting):
             cum = order.quantity  # FILLED is all of it: fills we lack are a gap to close
         if cum is not None and cum > order.reported_cum_qty:
             order.reported_cum_qty = cum
+            self.attention.add(order.client_order_id)
             if report.avg_price is not None:
                 order.reported_avg_price = report.avg_price
         current, target = order.status, report.status

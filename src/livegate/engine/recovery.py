@@ -66,9 +66,8 @@ class Recovery:
         again (the strategy may cancel it anew).
         """
         if self.parts.adapter.capabilities.query_by_client_order_id:
-            for order in [
-                o for o in self.pipeline.book.orders.values() if o.status is OrderStatus.UNKNOWN
-            ]:
+            attention = self.pipeline.book.needing_attention()
+            for order in [o for o in attention if o.status is OrderStatus.UNKNOWN]:
                 report = await self.parts.adapter.order_status(
                     order.client_order_id, order.broker_order_id
                 )
@@ -175,7 +174,8 @@ class Recovery:
         cfg = self.parts.config
         await self.apply_control_commands()
         now = time.monotonic()
-        gaps = [o for o in self.pipeline.book.orders.values() if o.fill_gap > 0]
+        attention = self.pipeline.book.needing_attention()
+        gaps = [o for o in attention if o.fill_gap > 0]
         for coid in list(self._gap_seen):
             if coid not in {o.client_order_id for o in gaps}:
                 del self._gap_seen[coid]
@@ -196,7 +196,9 @@ class Recovery:
                         )
                     )
             await self.pipeline.settle()
-        unknown = [o for o in self.pipeline.book.orders.values() if o.status is OrderStatus.UNKNOWN]
+        unknown = [
+            o for o in self.pipeline.book.needing_attention() if o.status is OrderStatus.UNKNOWN
+        ]
         if unknown:
             await self._resolve_unknown(unknown)
 
