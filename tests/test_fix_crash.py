@@ -17,7 +17,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -106,4 +105,3 @@ async def _settled(seller: Seller) -> Decimal:
         if len(trades) == previous:
             return sum((t.quantity for t in trades), Decimal(0))
         previous = len(trades)
-        time.sleep(0)
