@@ -87,17 +87,12 @@ def _split_state_args(args: list[str], option: Path | None) -> tuple[Path | None
 
 def _show_trading_state(directory: Path, journal: Path) -> None:
     from livegate.engine.control import read_trading_state_command
-    from livegate.journal.sqlite import open_read_only
+    from livegate.journal.sqlite import events_of_kinds
     from livegate.model.events import TradingStateChanged
 
-    history: list[TradingStateChanged] = []
-    conn = open_read_only(journal)
-    try:
-        for event in _events(conn, "trading_state"):
-            assert isinstance(event, TradingStateChanged)
-            history.append(event)
-    finally:
-        conn.close()
+    history = [
+        e for e in events_of_kinds(journal, "trading_state") if isinstance(e, TradingStateChanged)
+    ]
     current = history[-1].state.value if history else "ACTIVE"
     say(f"trading state: {current}")
     for event in history[-10:]:
@@ -106,15 +101,6 @@ def _show_trading_state(directory: Path, journal: Path) -> None:
     pending = read_trading_state_command(directory / "control")
     if pending is not None and pending.command_id not in {e.command_id for e in history}:
         say(f"pending: {pending.state} by {pending.who}: {pending.why}")
-
-
-def _events(conn: object, kind: str) -> list[object]:
-    from livegate.journal.journal import decode_event
-
-    rows = conn.execute(  # type: ignore[attr-defined]
-        "SELECT payload FROM events WHERE kind = ? ORDER BY seq", (kind,)
-    ).fetchall()
-    return [decode_event(payload) for (payload,) in rows]
 
 
 def alerts_command(
@@ -126,16 +112,12 @@ def alerts_command(
     wait: WaitOption = 10.0,
 ) -> None:
     """Open and recent alerts from the journal; --ack acknowledges one through the gateway."""
-    from livegate.journal.sqlite import open_read_only
+    from livegate.journal.sqlite import events_of_kinds
     from livegate.model.events import AlertChanged
 
     directory = choose_dir(legacy_dir, directory)
     journal = journal_of(directory)
-    conn = open_read_only(journal)
-    try:
-        changes = [c for c in _events(conn, "alert") if isinstance(c, AlertChanged)]
-    finally:
-        conn.close()
+    changes = [c for c in events_of_kinds(journal, "alert") if isinstance(c, AlertChanged)]
     latest: dict[str, AlertChanged] = {}
     for change in changes:
         if change.state != "ACKNOWLEDGED" or change.key not in latest:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -54,10 +53,6 @@ def warn(message: str) -> None:
 def say(message: str) -> None:
     """A plain line on stdout, never wrapped (paths, ids, figures)."""
     typer.echo(message)
-
-
-def is_terminal() -> bool:
-    return sys.stdout.isatty()
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -207,19 +207,11 @@ def diffs_command(
 def _journal_diffs(journal: Path, open_only: bool) -> list[Diff]:
     """Every diff as the journal has it (read-only): for any adapter, running or not."""
     from livegate.engine.order_book import OrderBook
-    from livegate.journal.journal import decode_event
-    from livegate.journal.sqlite import open_read_only
+    from livegate.journal.sqlite import events_of_kinds
 
     book = OrderBook()
-    conn = open_read_only(journal)
-    try:
-        for (payload,) in conn.execute(
-            "SELECT payload FROM events WHERE kind IN"
-            " ('diff_opened', 'diff_acknowledged', 'diff_resolved') ORDER BY seq"
-        ):
-            book.apply(decode_event(payload))
-    finally:
-        conn.close()
+    for event in events_of_kinds(journal, "diff_opened", "diff_acknowledged", "diff_resolved"):
+        book.apply(event)
     return book.open_diffs() if open_only else list(book.diffs.values())
 
 

@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from livegate.journal.continuity import HighWaterMark, check_continuity, refuse_empty_file
+from livegate.journal.journal import decode_event
 from livegate.journal.lock import WriterLock
 from livegate.journal.store import Batch, Record
 from livegate.model.errors import JournalError
+from livegate.model.events import JournalEvent
 
 _INSERT_BATCH = (
     "INSERT INTO events SELECT value->>0, value->>1, value->>2, value->>3, value->>4"
@@ -187,3 +189,17 @@ def open_read_only(path: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         raise JournalError(f"{path}: not a readable livegate journal ({exc})") from None
     return conn
+
+
+def events_of_kinds(path: Path, *kinds: str) -> list[JournalEvent]:
+    """Every event of these kinds, in journal order, read without ever writing:
+    what operator commands show beside a running gateway."""
+    conn = open_read_only(path)
+    try:
+        marks = ", ".join("?" * len(kinds))
+        rows = conn.execute(
+            f"SELECT payload FROM events WHERE kind IN ({marks}) ORDER BY seq", kinds
+        ).fetchall()
+    finally:
+        conn.close()
+    return [decode_event(payload) for (payload,) in rows]
