@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from livegate.model.errors import JournalError
@@ -35,9 +36,7 @@ class WriterLock:
 
     def acquire(self) -> None:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _take(fd):
             os.close(fd)
             holder = holder_pid(self.path)
             who = f"process {holder}" if holder else "another process"
@@ -54,6 +53,20 @@ class WriterLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def _take(fd: int) -> bool:
+    """The exclusive lock, waiting out `is_locked`'s probe (it holds a shared lock
+    for microseconds); a real holder keeps it and we give up after half a second."""
+    deadline = time.monotonic() + 0.5
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
 
 
 def holder_pid(lock_file: Path) -> int | None:
