@@ -8,6 +8,7 @@ stable `RejectReason` and a message naming the values that tripped it.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -17,8 +18,10 @@ from livegate.model.decimals import ZERO
 from livegate.model.enums import RejectReason, Side, TradingState
 from livegate.model.instrument import Instrument, InstrumentRegistry
 from livegate.model.orders import Order, OrderIntent
+from livegate.model.reports import Fill
 from livegate.risk.limits import RiskLimits
 from livegate.risk.reference import daily_limits
+from livegate.risk.rollout import RolloutGuard
 from livegate.risk.sessions import SessionGuard
 
 R = RejectReason
@@ -31,12 +34,16 @@ class RiskEngine:
         limits: RiskLimits,
         instruments: InstrumentRegistry,
         sessions: SessionGuard | None = None,
+        rollout: RolloutGuard | None = None,
     ) -> None:
         self.limits = limits
         self.instruments = instruments
         self.sessions = sessions
-        self._open: dict[str, tuple[str, Side, Decimal]] = {}  # coid -> symbol, side, leaves
+        self.rollout = rollout  # the rollout stage's caps, checked before the limits
+        # coid -> symbol, side, leaves, leaves at the order's own price (0: market)
+        self._open: dict[str, tuple[str, Side, Decimal, Decimal]] = {}
         self._open_qty: dict[tuple[str, Side], Decimal] = defaultdict(lambda: ZERO)
+        self._open_value: dict[tuple[str, Side], Decimal] = defaultdict(lambda: ZERO)
         self._reference: dict[str, tuple[Decimal, int]] = {}  # symbol -> price, ts_ns
         self._orders: deque[int] = deque()
         self._cancels: deque[int] = deque()
@@ -61,23 +68,39 @@ class RiskEngine:
         """Follow an order's open quantity; the gateway calls this on every change."""
         coid = order.client_order_id
         self._dirty.add(order.symbol)  # its open quantity or its position changed
-        previous = self._open.pop(coid, None)
-        if previous is not None:
-            self._open_qty[previous[0], previous[1]] -= previous[2]
+        self.forget(coid)
         leaves = order.leaves_qty  # an UNKNOWN order may be live: it counts too
         if order.status.is_open and leaves > 0:
-            self._open[coid] = (order.symbol, order.side, leaves)
+            value = leaves * order.price if order.price is not None else ZERO
+            self._open[coid] = (order.symbol, order.side, leaves, value)
             self._open_qty[order.symbol, order.side] += leaves
+            self._open_value[order.symbol, order.side] += value
+
+    def filled(self, fill: Fill, now_ns: int) -> None:
+        """A fill applied: it uses up the rollout stage's daily notional."""
+        if self.rollout is not None:
+            self.rollout.traded(fill, self._multiplier(fill.symbol), now_ns)
+
+    def _multiplier(self, symbol: str) -> Decimal:
+        known = symbol in self.instruments
+        return self.instruments.get(symbol).multiplier if known else Decimal(1)
 
     def forget(self, client_order_id: str) -> None:
         """An order that never became durable: it holds no room."""
         previous = self._open.pop(client_order_id, None)
         if previous is not None:
             self._open_qty[previous[0], previous[1]] -= previous[2]
+            self._open_value[previous[0], previous[1]] -= previous[3]
 
-    def rebuild(self, orders: Iterable[Order]) -> None:
+    def rebuild(
+        self, orders: Iterable[Order], day: Iterable[Order] = (), fills: Iterable[Fill] = ()
+    ) -> None:
+        """Open orders to follow; `day` and `fills` (all of them) for the rollout usage."""
+        if self.rollout is not None:
+            self.rollout.rebuild(day, fills, self._multiplier, time.time_ns())
         self._open.clear()
         self._open_qty.clear()
+        self._open_value.clear()
         self._contrib.clear()
         self._positions_seen.clear()
         self._gross = self._net = ZERO
@@ -95,7 +118,11 @@ class RiskEngine:
         positions: Mapping[str, Position],
         now_ns: int,
         state: TradingState = TradingState.ACTIVE,
+        stage: str | None = None,
+        reduce_only: bool = False,
     ) -> Refusal | None:
+        """`stage`: the rollout stage in force; `reduce_only`: a safe-stop's flattening
+        order, which passes a HALTED gateway and the rollout caps if it shrinks a position."""
         lim = self.limits
         symbol, side, qty, price = intent.symbol, intent.side, intent.quantity, intent.price
         position = positions.get(symbol)
@@ -103,6 +130,8 @@ class RiskEngine:
         open_buy = self._open_qty.get((symbol, Side.BUY), ZERO)
         open_sell = self._open_qty.get((symbol, Side.SELL), ZERO)
 
+        if reduce_only:
+            state = TradingState.REDUCING
         if state is TradingState.HALTED:
             return R.KILL_SWITCH, "trading is HALTED: no new orders"
         if state is TradingState.REDUCING:
@@ -118,6 +147,10 @@ class RiskEngine:
                 )
 
         instrument = self.instruments.get(symbol)
+        if self.rollout is not None and not reduce_only:
+            refusal = self._rollout(intent, stage, now_ns, positions, pos, open_buy, open_sell)
+            if refusal is not None:
+                return refusal
         if self.sessions is not None and not self.sessions.is_open(instrument.exchange, now_ns):
             return R.SESSION_CLOSED, f"{instrument.exchange or symbol} is not in a trading session"
 
@@ -198,6 +231,8 @@ class RiskEngine:
 
     def passed(self, intent: OrderIntent, now_ns: int) -> None:
         """Count an order that passed (it uses up rate and duplicate-guard room)."""
+        if self.rollout is not None:
+            self.rollout.sent(now_ns)
         if self.limits.max_orders_per_window is not None:
             self._orders.append(now_ns)
         if self.limits.duplicate_window_seconds is not None:
@@ -225,17 +260,39 @@ class RiskEngine:
         while times and times[0] <= horizon:
             times.popleft()
 
-    def _exposure(
-        self, intent: OrderIntent, value_price: Decimal, positions: Mapping[str, Position]
+    def _rollout(
+        self,
+        intent: OrderIntent,
+        stage: str | None,
+        now_ns: int,
+        positions: Mapping[str, Position],
+        pos: Decimal,
+        open_buy: Decimal,
+        open_sell: Decimal,
     ) -> Refusal | None:
-        """Gross and net exposure, open orders included, if this order were added.
+        assert self.rollout is not None
+        qty = intent.quantity
+        worst = pos + open_buy + qty if intent.side is Side.BUY else pos - open_sell - qty
+        price = intent.price
+        if price is None:
+            reference = self._reference.get(intent.symbol)
+            price = reference[0] if reference is not None else None
+        multiplier = self._multiplier(intent.symbol)
+        value = qty * price * multiplier if price is not None else None
+
+        def gross_after() -> Decimal:
+            return self.exposure(positions)[0] + (value or ZERO)
+
+        return self.rollout.check(intent, stage, now_ns, value, worst, gross_after)
+
+    def exposure(self, positions: Mapping[str, Position]) -> tuple[Decimal, Decimal]:
+        """(gross, net) of what is held and working now.
 
         What is already held or working is valued at the reference price
-        (else the position's average); the new order at its own price. Each
-        symbol's share is recomputed only when its position, open orders or
-        reference price changed, so a check costs the same with 5 symbols or 500.
+        (else the position's average). Each symbol's share is recomputed only
+        when its position, open orders or reference price changed, so this
+        costs the same with 5 symbols or 500.
         """
-        lim = self.limits
         seen = self._positions_seen
         if len(seen) != len(positions):
             self._dirty.update(s for s in positions if s not in seen)
@@ -248,9 +305,18 @@ class RiskEngine:
             self._gross += gross - old_gross
             self._net += net - old_net
         self._dirty.clear()
+        return self._gross, self._net
+
+    def _exposure(
+        self, intent: OrderIntent, value_price: Decimal, positions: Mapping[str, Position]
+    ) -> Refusal | None:
+        """Gross and net exposure, open orders included, if this order were added
+        at its own price."""
+        lim = self.limits
+        held_gross, held_net = self.exposure(positions)
         new = intent.quantity * value_price * self.instruments.get(intent.symbol).multiplier
-        gross = self._gross + new
-        net = self._net + (new if intent.side is Side.BUY else -new)
+        gross = held_gross + new
+        net = held_net + (new if intent.side is Side.BUY else -new)
         if lim.max_gross_exposure is not None and gross > lim.max_gross_exposure:
             return R.RISK_EXPOSURE, (
                 f"gross exposure would be {gross}: max_gross_exposure {lim.max_gross_exposure}"
@@ -262,14 +328,22 @@ class RiskEngine:
         return None
 
     def _symbol_exposure(self, symbol: str, held: Position | None) -> tuple[Decimal, Decimal]:
+        """Held and working, at the reference price; with none, what is held at its
+        average and what is working at its own limit price."""
         ref = self._reference.get(symbol)
-        mark = ref[0] if ref is not None else (held.avg_price if held is not None else ZERO)
-        known = symbol in self.instruments
-        multiplier = self.instruments.get(symbol).multiplier if known else Decimal(1)
+        multiplier = self._multiplier(symbol)
         pos = held.quantity if held is not None else ZERO
-        buys = self._open_qty.get((symbol, Side.BUY), ZERO)
-        sells = self._open_qty.get((symbol, Side.SELL), ZERO)
+        if ref is not None:
+            buys = self._open_qty.get((symbol, Side.BUY), ZERO)
+            sells = self._open_qty.get((symbol, Side.SELL), ZERO)
+            return (
+                (abs(pos) + buys + sells) * ref[0] * multiplier,
+                (pos + buys - sells) * ref[0] * multiplier,
+            )
+        held_value = pos * (held.avg_price if held is not None else ZERO)
+        buying = self._open_value.get((symbol, Side.BUY), ZERO)
+        selling = self._open_value.get((symbol, Side.SELL), ZERO)
         return (
-            (abs(pos) + buys + sells) * mark * multiplier,
-            (pos + buys - sells) * mark * multiplier,
+            (abs(held_value) + buying + selling) * multiplier,
+            (held_value + buying - selling) * multiplier,
         )

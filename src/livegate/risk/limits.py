@@ -38,9 +38,11 @@ import datetime as dt
 import tomllib
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
+from livegate.model.where import located
 from livegate.risk.sessions import ExtraSession, SessionGuard
 
 
@@ -77,22 +79,14 @@ class _ExtraSessionFile(msgspec.Struct, forbid_unknown_fields=True):
     weekdays: list[int] = msgspec.field(default_factory=lambda: [0, 1, 2, 3, 4])
 
 
-class _SessionsFile(msgspec.Struct, forbid_unknown_fields=True):
+class SessionsFile(msgspec.Struct, forbid_unknown_fields=True):
+    """Session hours: a risk file's `[sessions]`, or a sessions file of its own."""
+
     override: str | None = None
     calendars: dict[str, str] = {}
     extra: list[_ExtraSessionFile] = []
 
-
-class RiskFile(msgspec.Struct, forbid_unknown_fields=True):
-    limits: RiskLimits = RiskLimits()
-    accounts: dict[str, RiskLimits] = {}
-    sessions: _SessionsFile = msgspec.field(default_factory=_SessionsFile)
-
-    def for_account(self, account: str) -> RiskLimits:
-        override = self.accounts.get(account)
-        return self.limits.merged(override) if override else self.limits
-
-    def session_guard(self) -> SessionGuard:
+    def guard(self) -> SessionGuard:
         extra = [
             ExtraSession(
                 e.exchange,
@@ -101,19 +95,60 @@ class RiskFile(msgspec.Struct, forbid_unknown_fields=True):
                 e.tz,
                 frozenset(e.weekdays),
             )
-            for e in self.sessions.extra
+            for e in self.extra
         ]
-        return SessionGuard(dict(self.sessions.calendars), extra, self.sessions.override)
+        return SessionGuard(dict(self.calendars), extra, self.override)
+
+
+class RiskFile(msgspec.Struct, forbid_unknown_fields=True):
+    limits: RiskLimits = RiskLimits()
+    accounts: dict[str, RiskLimits] = {}
+    sessions: SessionsFile = msgspec.field(default_factory=SessionsFile)
+
+    def for_account(self, account: str) -> RiskLimits:
+        override = self.accounts.get(account)
+        return self.limits.merged(override) if override else self.limits
+
+    def session_guard(self) -> SessionGuard:
+        return self.sessions.guard()
 
 
 class RiskConfigError(ValueError):
     """The risk file is invalid; says where."""
 
 
+T = TypeVar("T")
+
+
 def load_risk_file(path: Path) -> RiskFile:
+    return load_toml(path, RiskFile)
+
+
+def load_sessions_file(path: Path) -> SessionsFile:
+    return load_toml(path, SessionsFile)
+
+
+def load_toml(path: Path, kind: type[T]) -> T:
+    """A TOML config file as `kind`, or RiskConfigError saying file:line and why."""
     try:
-        with path.open("rb") as handle:
-            raw = tomllib.load(handle)
-        return msgspec.convert(raw, RiskFile, str_keys=True)
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RiskConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        value = msgspec.convert(tomllib.loads(text), kind, str_keys=True)
+        if isinstance(value, SessionsFile | RiskFile):
+            _check_sessions(value if isinstance(value, SessionsFile) else value.sessions)
+        return value
     except (tomllib.TOMLDecodeError, msgspec.ValidationError, ValueError) as exc:
-        raise RiskConfigError(f"{path}: {exc}") from None
+        raise RiskConfigError(located(path, text, str(exc))) from None
+
+
+def _check_sessions(sessions: SessionsFile) -> None:
+    """Times and overrides fail when the file is read, not at the first order."""
+    for extra in sessions.extra:
+        for text in (extra.start, extra.end):
+            try:
+                dt.time.fromisoformat(text)
+            except ValueError:
+                raise ValueError(f"session time {text!r}: write HH:MM") from None
+    sessions.guard()
