@@ -10,15 +10,19 @@ command is applied once however often it is read.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
 from livegate.model.enums import TradingState
 
+log = logging.getLogger("livegate.control")
+T = TypeVar("T")
 TRADING_STATE_FILE = "trading-state.json"
 
 
@@ -146,3 +150,105 @@ def take_recon_answer(control_dir: Path, command_id: str) -> bytes | None:
         return None
     path.unlink(missing_ok=True)
     return data
+
+
+# -- release controls: the rollout stage, the kill switch, evidence from drills --------
+STAGE_FILE = "rollout-stage.json"
+SAFE_STOP_FILE = "safe-stop.json"
+EVIDENCE_PREFIX = "evidence-"
+
+
+class StageCommand(msgspec.Struct, frozen=True):
+    stage: str
+    who: str
+    why: str
+    command_id: str
+    ts_ns: int
+
+
+class SafeStopCommand(msgspec.Struct, frozen=True):
+    who: str
+    why: str
+    flatten: bool
+    command_id: str
+    ts_ns: int  # when it was asked: the safe-stop's time counts from here
+
+
+class EvidenceCommand(msgspec.Struct, frozen=True):
+    """A verdict (a drill's, a certification's) for the gateway to journal."""
+
+    kind: str
+    name: str
+    passed: bool
+    millis: int
+    config_id: str
+    detail: str
+    command_id: str
+    ts_ns: int
+
+
+def write_stage_command(control_dir: Path, stage: str, who: str, why: str) -> StageCommand:
+    if not stage or not who or not why:
+        raise ValueError("a stage change needs the stage, who and why")
+    command = StageCommand(stage, who, why, secrets.token_hex(8), time.time_ns())
+    _write_atomically(control_dir / STAGE_FILE, command)
+    return command
+
+
+def write_safe_stop_command(
+    control_dir: Path, who: str, why: str, flatten: bool
+) -> SafeStopCommand:
+    if not who or not why:
+        raise ValueError("a safe-stop needs who and why")
+    command = SafeStopCommand(who, why, flatten, secrets.token_hex(8), time.time_ns())
+    _write_atomically(control_dir / SAFE_STOP_FILE, command)
+    return command
+
+
+def write_evidence_command(
+    control_dir: Path,
+    kind: str,
+    name: str,
+    passed: bool,
+    millis: int,
+    config_id: str,
+    detail: str,
+) -> EvidenceCommand:
+    command = EvidenceCommand(
+        kind, name, passed, max(0, int(millis)), config_id, detail, secrets.token_hex(8),
+        time.time_ns(),
+    )  # fmt: skip
+    _write_atomically(control_dir / f"{EVIDENCE_PREFIX}{command.command_id}.json", command)
+    return command
+
+
+def read_stage_command(control_dir: Path) -> StageCommand | None:
+    return _read_one(control_dir / STAGE_FILE, StageCommand)
+
+
+def read_safe_stop_command(control_dir: Path) -> SafeStopCommand | None:
+    return _read_one(control_dir / SAFE_STOP_FILE, SafeStopCommand)
+
+
+def read_evidence_commands(control_dir: Path) -> list[EvidenceCommand]:
+    found = []
+    for path in sorted(control_dir.glob(f"{EVIDENCE_PREFIX}*.json")):
+        command = _read_one(path, EvidenceCommand)
+        if command is not None:
+            found.append(command)
+    return found
+
+
+def remove_evidence_command(control_dir: Path, command_id: str) -> None:
+    (control_dir / f"{EVIDENCE_PREFIX}{command_id}.json").unlink(missing_ok=True)
+
+
+def _read_one(path: Path, kind: type[T]) -> T | None:
+    """A command file, or None when absent or not a command (never a crash of the resolver)."""
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=kind)
+    except FileNotFoundError:
+        return None
+    except (OSError, msgspec.DecodeError) as exc:
+        log.error("control file %s ignored: %s", path, exc)
+        return None

@@ -23,6 +23,8 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 
+import msgspec
+
 from livegate import __version__
 from livegate.broker.adapter import BrokerAdapter
 from livegate.engine.config import GatewayConfig
@@ -31,8 +33,10 @@ from livegate.engine.hooks import MetricsHook, OrderLogHook
 from livegate.engine.order_book import OrderBook
 from livegate.engine.orders import OrderEntry
 from livegate.engine.parts import Parts
+from livegate.engine.parts_access import PartsAccess
 from livegate.engine.pipeline import ExecCallback, OrderCallback, Pipeline, TradeCallback
 from livegate.engine.recovery import Recovery
+from livegate.engine.release import ReleaseControls
 from livegate.engine.supervisor import Supervisor
 from livegate.journal.journal import Journal
 from livegate.model.account import CashBalance, Position
@@ -43,6 +47,8 @@ from livegate.model.events import (
     GatewayStarted,
     JournalEvent,
     Received,
+    ReleaseRecorded,
+    SafeStopReport,
     SubmitUnknown,
     TradingStateChanged,
 )
@@ -55,7 +61,7 @@ from livegate.risk.limits import RiskLimits
 __all__ = ["Gateway", "GatewayConfig"]
 
 
-class Gateway:
+class Gateway(PartsAccess):
     def __init__(
         self,
         adapter: BrokerAdapter,
@@ -75,6 +81,14 @@ class Gateway:
         self.recovery = Recovery(
             self.parts, self.pipeline, self.entry.place_outcome, self.entry.cancelling
         )
+        self.release_controls = ReleaseControls(
+            self.parts, self.pipeline, self.entry, self.supervisor
+        )
+        self.recovery.each_round += [
+            self.release_controls.take_commands,
+            self.release_controls.resume,
+        ]
+        self.release: ReleaseRecorded | None = None  # journaled at each start when set
         self.metrics = metrics
         self.order_log = order_log
         self._running = False
@@ -82,66 +96,6 @@ class Gateway:
         self._resolver_task: asyncio.Task[None] | None = None
         self._observer_tick: asyncio.Task[None] | None = None
         self._host_switch_interval: float | None = None
-
-    # -- the parts, as the public API has always named them -------------------------
-    @property
-    def adapter(self) -> BrokerAdapter:
-        return self.parts.adapter
-
-    @adapter.setter
-    def adapter(self, value: BrokerAdapter) -> None:
-        self.parts.adapter = value
-
-    @property
-    def journal(self) -> Journal:
-        return self.parts.journal
-
-    @journal.setter
-    def journal(self, value: Journal) -> None:
-        self.parts.journal = value
-
-    @property
-    def instruments(self) -> InstrumentRegistry:
-        return self.parts.instruments
-
-    @instruments.setter
-    def instruments(self, value: InstrumentRegistry) -> None:
-        self.parts.instruments = value
-
-    @property
-    def config(self) -> GatewayConfig:
-        return self.parts.config
-
-    @config.setter
-    def config(self, config: GatewayConfig) -> None:
-        self.parts.config = config
-
-    @property
-    def risk(self) -> RiskEngine:
-        return self.parts.risk
-
-    @risk.setter
-    def risk(self, value: RiskEngine) -> None:
-        self.parts.risk = value
-
-    @property
-    def metrics(self) -> MetricsHook | None:
-        return self.parts.metrics
-
-    @metrics.setter
-    def metrics(self, metrics: MetricsHook | None) -> None:
-        self.parts.metrics = metrics
-        if metrics is not None:
-            journal = self.parts.journal
-            metrics.watch_journal(lambda: float(journal.pending_events))
-
-    @property
-    def order_log(self) -> OrderLogHook | None:
-        return self.parts.order_log
-
-    @order_log.setter
-    def order_log(self, order_log: OrderLogHook | None) -> None:
-        self.parts.order_log = order_log
 
     @property
     def book(self) -> OrderBook:
@@ -231,7 +185,7 @@ class Gateway:
             sys.setswitchinterval(self.config.gil_switch_interval)
         self.journal.open()
         self.pipeline.rebuild()  # a retried start replays from scratch
-        self.risk.rebuild(self.book.open_orders())
+        self.risk.rebuild(self.book.open_orders(), self.book.orders.values(), self.book.fills)
         await self.journal.start()
         try:
             await self._connect_and_recover()
@@ -256,6 +210,8 @@ class Gateway:
     async def _connect_and_recover(self) -> None:
         supervisor, pipeline = self.supervisor, self.pipeline
         pipeline.record_nowait(GatewayStarted(time.time_ns(), self.adapter.name, __version__))
+        if self.release is not None:
+            pipeline.record_nowait(msgspec.structs.replace(self.release, ts_ns=time.time_ns()))
         supervisor.health = []
         try:
             await supervisor.check("connect", supervisor.open_session())
@@ -291,6 +247,7 @@ class Gateway:
             )
         await supervisor.check("recovery sync", self.recovery.recover(restart=True))
         await self.recovery.apply_control_commands()  # a halt issued while we were down holds
+        await self.release_controls.at_start()
         self._resolver_task = asyncio.create_task(
             self.recovery.resolve_loop(), name="livegate-resolver"
         )
@@ -387,6 +344,25 @@ class Gateway:
         if not who or not why:
             raise ValueError("a trading state change needs who and why")
         await self.pipeline.record(TradingStateChanged(new_state, who, why, time.time_ns()))
+
+    @property
+    def rollout_stage(self) -> str | None:
+        """The rollout stage in force (None: no rollout file loaded)."""
+        return self.release_controls.stage
+
+    async def set_rollout_stage(self, stage: str, who: str, why: str) -> None:
+        """Promote or demote: journaled with who and why; the next order is checked by it."""
+        self._require_running()
+        await self.release_controls.set_stage(stage, who, why)
+
+    async def safe_stop(
+        self, who: str, why: str, flatten: bool = False, wait: float = 30.0
+    ) -> SafeStopReport:
+        """The kill switch: HALTED first, then every open order cancelled (then, with
+        `flatten`, positions closed by reduce-only market orders). Returns when done or
+        after `wait` seconds; what is left goes on once the broker is back. Idempotent."""
+        self._require_running()
+        return await self.release_controls.safe_stop(who, why, flatten, wait)
 
     def set_broker_rate_limit(self, rate: float | None, burst: int | None = None) -> None:
         """Places and cancels per second we allow ourselves (None: no limit), e.g. when

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from livegate.engine.anomalies import Anomalies
 from livegate.engine.fills import EARLY, FillAccounting
+from livegate.engine.release_state import RELEASE_EVENTS, ReleaseState
 from livegate.model.account import AccountSnapshot
 from livegate.model.decimals import ZERO
 from livegate.model.diffs import Diff, DiffStatus
@@ -99,6 +100,7 @@ class OrderBook(FillAccounting):
         self.external: dict[str, BrokerReport] = {}
         self.trading_state = TradingState.ACTIVE
         self.applied_commands: set[str] = set()
+        self.release = ReleaseState()  # rollout stage, safe-stop, release records
         self.diffs: dict[str, Diff] = {}  # every diff ever, resolved ones included
         self.alerts: list[AlertChanged] = []  # every alert change, in order
         self._multipliers: dict[str, Decimal] = {}
@@ -198,8 +200,13 @@ class OrderBook(FillAccounting):
                     self.ledger.set_position(event.symbol, event.quantity, event.avg_price or ZERO)
                 if event.cash is not None:
                     self.ledger.cash = event.cash
+            elif isinstance(event, RELEASE_EVENTS):
+                command_id = self.release.apply(event)
+                if command_id:
+                    self.applied_commands.add(command_id)
             elif isinstance(event, TradingStateChanged):
                 self.trading_state = event.state
+                self.release.trading_state(event)
                 if event.command_id:
                     self.applied_commands.add(event.command_id)
             elif isinstance(event, FillInferred):

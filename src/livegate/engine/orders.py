@@ -78,12 +78,14 @@ class OrderEntry:
             if coid not in self.pipeline.book.orders:
                 return coid
 
-    async def submit(self, request: OrderRequest) -> OrderSnapshot:
-        """Gateway.submit_order: at most one broker order per client_order_id."""
+    async def submit(self, request: OrderRequest, reduce_only: bool = False) -> OrderSnapshot:
+        """Gateway.submit_order: at most one broker order per client_order_id.
+
+        `reduce_only`: a safe-stop's closing order (passes HALTED if it reduces)."""
         existing, intent = self._admit(request, set())
         if intent is None:
             return existing  # type: ignore[return-value]
-        refusal = self._risk_check(intent)
+        refusal = self._risk_check(intent, reduce_only)
         order = self.pipeline.book.open_order(intent)
         self.parts.risk.track(order)
         coid = intent.client_order_id
@@ -197,10 +199,19 @@ class OrderEntry:
             for existing, intent in admitted
         ]
 
-    def _risk_check(self, intent: OrderIntent) -> tuple[RejectReason, str] | None:
+    def _risk_check(
+        self, intent: OrderIntent, reduce_only: bool = False
+    ) -> tuple[RejectReason, str] | None:
         now = time.time_ns()
-        state = self.pipeline.book.trading_state
-        refusal = self.parts.risk.check(intent, self.pipeline.book.ledger.positions, now, state)
+        book = self.pipeline.book
+        refusal = self.parts.risk.check(
+            intent,
+            book.ledger.positions,
+            now,
+            book.trading_state,
+            book.release.stage,
+            reduce_only,
+        )
         if refusal is None:
             self.parts.risk.passed(intent, now)
         return refusal

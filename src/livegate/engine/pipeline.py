@@ -111,6 +111,8 @@ class Pipeline:
     def _on_change(self, order: Order, fill: Fill | None) -> None:
         parts = self.parts
         parts.risk.track(order)
+        if fill is not None and parts.risk.rollout is not None:
+            parts.risk.filled(fill, time.time_ns())
         if parts.metrics is not None:
             self._measure(order, fill)
         if parts.order_log is not None:

@@ -56,6 +56,8 @@ class Recovery:
         self.cancelling = cancelling  # whether a cancel of ours is in flight
         # Awaited after every recovery sync (reconciliation plugs in here).
         self.after_recover: list[Callable[[], Awaitable[None]]] = []
+        # Awaited at the start of every resolver round (release controls plug in here).
+        self.each_round: list[Callable[[], Awaitable[None]]] = []
         self._gap_seen: dict[str, float] = {}  # client_order_id -> monotonic first seen
 
     async def recover(self, restart: bool = False) -> None:
@@ -173,6 +175,8 @@ class Recovery:
         """One round: take control commands, fetch or infer missing fills, settle unknowns."""
         cfg = self.parts.config
         await self.apply_control_commands()
+        for hook in list(self.each_round):
+            await hook()
         now = time.monotonic()
         attention = self.pipeline.book.needing_attention()
         gaps = [o for o in attention if o.fill_gap > 0]

@@ -182,6 +182,80 @@ class GatewayStarted(msgspec.Struct, frozen=True, tag="started"):
     version: str
 
 
+class StageChanged(msgspec.Struct, frozen=True, tag="rollout_stage"):
+    """Who moved the gateway to which rollout stage, and why (ops/release.md)."""
+
+    stage: str
+    who: str
+    why: str
+    ts_ns: int
+    command_id: str = ""
+
+
+class SafeStopRequested(msgspec.Struct, frozen=True, tag="safe_stop"):
+    """The kill switch: HALTED is journaled before this, then every open order is
+    cancelled (and, with `flatten`, positions closed) until a complete report."""
+
+    who: str
+    why: str
+    flatten: bool
+    ts_ns: int
+    command_id: str
+
+
+class SafeStopReport(msgspec.Struct, frozen=True, tag="safe_stop_report"):
+    """Where a safe-stop stands: `complete` once nothing it must cancel is open.
+
+    `refused`: "client_order_id: broker's text" for cancels the broker refused;
+    `flattened`: the client ids of the closing orders it sent.
+    """
+
+    command_id: str
+    complete: bool
+    cancelled: int
+    remaining: tuple[str, ...]
+    refused: tuple[str, ...]
+    flattened: tuple[str, ...]
+    millis: int  # from the command to now (an int: a journaled NaN would not replay)
+    ts_ns: int
+
+
+class ConfigFile(msgspec.Struct, frozen=True):
+    """One configuration file as it was when a release started: role, path, content."""
+
+    role: str  # profiles, risk, reference, sessions, rollout
+    path: str
+    sha256: str
+    content: str
+
+
+class ReleaseRecorded(msgspec.Struct, frozen=True, tag="release"):
+    """What a `serve` start ran: versions and every config file's content (credentials
+    appear only as the references a profile holds, never their values)."""
+
+    config_id: str  # hash of the files' roles and contents
+    livegate_version: str
+    python: str
+    adapter_module: str
+    adapter_version: str
+    profile_name: str
+    files: tuple[ConfigFile, ...]
+    ts_ns: int
+
+
+class EvidenceRecorded(msgspec.Struct, frozen=True, tag="evidence"):
+    """A drill's or a certification's verdict, for the go-live gate."""
+
+    kind: str  # drill, certify
+    name: str
+    passed: bool
+    millis: int
+    config_id: str
+    detail: str
+    ts_ns: int
+    command_id: str = ""
+
+
 JournalEvent = (
     OrderIntent
     | Received
@@ -202,6 +276,11 @@ JournalEvent = (
     | Anomaly
     | Anomalies
     | GatewayStarted
+    | StageChanged
+    | SafeStopRequested
+    | SafeStopReport
+    | ReleaseRecorded
+    | EvidenceRecorded
 )
 
 
@@ -238,6 +317,11 @@ _CLIENT_ORDER_ID: dict[type, Callable[[Any], str | None]] = {
     LedgerAdjusted: _no_client_order_id,
     AlertChanged: _no_client_order_id,
     GatewayStarted: _no_client_order_id,
+    StageChanged: _no_client_order_id,
+    SafeStopRequested: _no_client_order_id,
+    SafeStopReport: _no_client_order_id,
+    ReleaseRecorded: _no_client_order_id,
+    EvidenceRecorded: _no_client_order_id,
 }
 _KIND: dict[type, str] = {
     kind: str(msgspec.inspect.type_info(kind).tag)  # type: ignore[attr-defined]

@@ -27,6 +27,7 @@ import msgspec
 from livegate.model.secret import Secret
 
 ENVIRONMENTS = ("paper", "sim", "live")
+FILE_KEYS = ("reference", "risk", "sessions", "rollout")  # paths, relative to the profiles file
 BROKERS = ("paper", "sim", "fix")
 
 
@@ -62,12 +63,16 @@ class Profile(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 0
     api_key: str = ""  # a reference: env:VAR or file:PATH:SECTION
     reference: str = ""  # instrument reference file (CSV/TOML); the demo's for paper and sim
+    risk: str = ""  # risk limits file (TOML, docs/risk.md); none: only the trading state
+    sessions: str = ""  # session hours file (TOML); overrides the risk file's [sessions]
+    rollout: str = ""  # rollout stages file (TOML, docs/release.md)
     # FIX sessions
     sender_comp_id: str = ""
     target_comp_id: str = ""
     begin_string: str = "FIX.4.2"
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     name: str = ""  # filled from the table's name
+    source: str = ""  # the profiles file it came from, filled when loaded
 
 
 class _File(msgspec.Struct, forbid_unknown_fields=True):
@@ -97,10 +102,12 @@ def load_profiles(path: Path) -> dict[str, Profile]:
                 f" is not one of {', '.join(BROKERS)}"
             )
         base = path.parent
+        profile.source = str(path.resolve())
         profile.data_dir = str((base / profile.data_dir).resolve())
-        if profile.reference:
-            profile.reference = str((base / profile.reference).resolve())
-        elif profile.environment == "live":
+        for key in FILE_KEYS:
+            if getattr(profile, key):
+                setattr(profile, key, str((base / getattr(profile, key)).resolve()))
+        if not profile.reference and profile.environment == "live":
             raise ProfileError(f"{path}: profile {name!r}: a live profile needs its reference file")
         profiles[name] = profile
     return profiles

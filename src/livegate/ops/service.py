@@ -39,7 +39,10 @@ from livegate.engine.gateway import Gateway
 from livegate.observe.alerts import AlertConfig, AlertEngine, file_sink, log_sink, webhook_sink
 from livegate.observe.logs import OrderLog
 from livegate.observe.metrics import GatewayMetrics
+from livegate.ops.config_files import release_record
 from livegate.ops.profiles import Profile, snapshot
+from livegate.ops.release_status import release_status
+from livegate.ops.snapshots import write_snapshot
 from livegate.recon import Reconciler, ReconConfig
 from livegate.recon.report import build_report, write_report
 
@@ -111,6 +114,9 @@ class GatewayService:
             port = self.metrics.serve(cfg.metrics_port, cfg.metrics_address)
             self.metrics_url = f"http://{cfg.metrics_address}:{port}/metrics"
         self.started_ns = time.time_ns()
+        if self.gateway.release is None:  # the embedded default: versions, no files
+            self.gateway.release = release_record(self.gateway.adapter, [])
+        write_snapshot(cfg.data_dir, self.gateway.release)
         self.write_config_snapshot()
         self.gateway.on_connection_state.append(lambda _: self.write_status())
         try:
@@ -232,6 +238,7 @@ class GatewayService:
             "heartbeat_rtt_ms": round(g.heartbeat_rtt * 1e3, 3) if g.heartbeat_rtt else None,
             "clock_skew_s": g.clock_skew,
             "health": [dataclasses.asdict(check) for check in g.health],
+            **release_status(g),
         }
 
     def write_config_snapshot(self) -> None:

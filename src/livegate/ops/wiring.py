@@ -14,8 +14,11 @@ from livegate.engine import Gateway, GatewayConfig
 from livegate.journal import Journal, SQLiteStore
 from livegate.model.instrument import InstrumentRegistry
 from livegate.model.samples import demo_instruments
+from livegate.ops.config_files import load_config, release_record
 from livegate.ops.profiles import Profile, ProfileError, resolve_api_key
-from livegate.risk.reference import load_instruments
+from livegate.risk.engine import RiskEngine
+from livegate.risk.limits import RiskFile
+from livegate.risk.rollout import RolloutGuard
 
 
 def build_adapter(profile: Profile, environ: dict[str, str] | None = None) -> BrokerAdapter:
@@ -44,6 +47,12 @@ def build_adapter(profile: Profile, environ: dict[str, str] | None = None) -> Br
 
 
 def build_gateway(profile: Profile, environ: dict[str, str] | None = None) -> Gateway:
+    """The profile's gateway, with its risk limits, sessions and rollout stages loaded.
+
+    Every file is checked before anything connects; its release record (files,
+    contents, versions) is set on the gateway, which journals it when it starts.
+    """
+    loaded = load_config(profile)  # a bad file refuses here, with file:line
     adapter = build_adapter(profile, environ)
     data = Path(profile.data_dir)
     try:
@@ -53,8 +62,8 @@ def build_gateway(profile: Profile, environ: dict[str, str] | None = None) -> Ga
             f"profile {profile.name!r}: cannot use {data} as the data folder: {exc.strerror}"
         ) from None
     instruments = (
-        InstrumentRegistry(load_instruments(Path(profile.reference)))
-        if profile.reference
+        InstrumentRegistry(loaded.instruments)
+        if loaded.instruments is not None
         else demo_instruments()  # paper and sim profiles without reference data
     )
     overrides = msgspec.to_builtins(profile.gateway)  # only what the profile sets
@@ -62,4 +71,15 @@ def build_gateway(profile: Profile, environ: dict[str, str] | None = None) -> Ga
         config = GatewayConfig(account=profile.account, **overrides)
     except ValueError as exc:
         raise ProfileError(f"profile {profile.name!r}: {exc}") from None
-    return Gateway(adapter, Journal(SQLiteStore(data / "journal.sqlite")), instruments, config)
+    risk_file = loaded.risk or RiskFile()
+    risk = RiskEngine(
+        risk_file.for_account(profile.account),
+        instruments,
+        loaded.sessions,
+        RolloutGuard(loaded.rollout) if loaded.rollout is not None else None,
+    )
+    gateway = Gateway(
+        adapter, Journal(SQLiteStore(data / "journal.sqlite")), instruments, config, risk=risk
+    )
+    gateway.release = release_record(adapter, loaded.files, profile.name)
+    return gateway

@@ -1,0 +1,78 @@
+"""The gateway's parts under the names its public API has always used.
+
+Each reads and writes the one shared `Parts`, so swapping, say, the
+metrics of a built gateway (as `livegate serve` does) reaches every room.
+"""
+
+from __future__ import annotations
+
+from livegate.broker.adapter import BrokerAdapter
+from livegate.engine.config import GatewayConfig
+from livegate.engine.hooks import MetricsHook, OrderLogHook
+from livegate.engine.parts import Parts
+from livegate.journal.journal import Journal
+from livegate.model.instrument import InstrumentRegistry
+from livegate.risk.engine import RiskEngine
+
+
+class PartsAccess:
+    parts: Parts
+
+    @property
+    def adapter(self) -> BrokerAdapter:
+        return self.parts.adapter
+
+    @adapter.setter
+    def adapter(self, value: BrokerAdapter) -> None:
+        self.parts.adapter = value
+
+    @property
+    def journal(self) -> Journal:
+        return self.parts.journal
+
+    @journal.setter
+    def journal(self, value: Journal) -> None:
+        self.parts.journal = value
+
+    @property
+    def instruments(self) -> InstrumentRegistry:
+        return self.parts.instruments
+
+    @instruments.setter
+    def instruments(self, value: InstrumentRegistry) -> None:
+        self.parts.instruments = value
+
+    @property
+    def config(self) -> GatewayConfig:
+        return self.parts.config
+
+    @config.setter
+    def config(self, config: GatewayConfig) -> None:
+        self.parts.config = config
+
+    @property
+    def risk(self) -> RiskEngine:
+        return self.parts.risk
+
+    @risk.setter
+    def risk(self, value: RiskEngine) -> None:
+        self.parts.risk = value
+
+    @property
+    def metrics(self) -> MetricsHook | None:
+        return self.parts.metrics
+
+    @metrics.setter
+    def metrics(self, metrics: MetricsHook | None) -> None:
+        self.parts.metrics = metrics
+        if metrics is not None:
+            journal = self.parts.journal
+            metrics.watch_journal(lambda: float(journal.pending_events))
+
+    @property
+    def order_log(self) -> OrderLogHook | None:
+        return self.parts.order_log
+
+    @order_log.setter
+    def order_log(self, order_log: OrderLogHook | None) -> None:
+        self.parts.order_log = order_log
