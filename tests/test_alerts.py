@@ -13,7 +13,7 @@ import pytest
 
 from livegate.broker.errors import BrokerAuthError, UnknownOutcome
 from livegate.journal import SQLiteStore
-from livegate.model import AccountSnapshot, JournalError, OrderRequest
+from livegate.model import AccountSnapshot, JournalError, OrderReport, OrderRequest
 from livegate.model.enums import ConnectionState, OrderStatus, TradingState
 from livegate.model.events import AlertChanged
 from livegate.observe.alerts import AlertConfig, AlertEngine, file_sink, webhook_sink
@@ -59,23 +59,37 @@ def test_halted_raises_once_escalates_once_and_resolves() -> None:
     asyncio.run(run())
 
 
-def test_disconnection_is_p0_and_can_safe_stop() -> None:
+def test_disconnection_is_p0_and_pulls_the_kill_switch_whose_cancels_go_out_once_back() -> None:
     async def run() -> None:
         gateway, broker = scripted_gateway()
         gateway.config.reconnect_delay = 0.02
+        gateway.config.resolve_interval = 0.05
         await gateway.start()
+        working = await gateway.submit_order(
+            OrderRequest(symbol="AAPL", side="BUY", quantity=1, price="1.00")
+        )
+        coid = working.client_order_id
+        broker.status[coid] = OrderReport(OrderStatus.SUBMITTED, coid, "B-" + coid)
         engine, seen = engine_for(gateway, disconnected_after=0, safe_stop_on_p0=True)
         broker.refuse_connects = 1000
         broker.drop()
         await asyncio.sleep(0)
         await engine.evaluate()
         assert [(a.key, a.level, a.state) for a in seen][:1] == [("disconnected", "P0", "RAISED")]
-        assert gateway.trading_state is TradingState.HALTED  # the safe-stop
-        broker.refuse_connects = 0
-        for _ in range(200):
-            if gateway.ready:
+        for _ in range(100):
+            if gateway.trading_state is TradingState.HALTED:
                 break
             await asyncio.sleep(0.01)
+        assert gateway.trading_state is TradingState.HALTED  # the safe-stop, first
+        assert broker.cancels[coid] == 0  # nothing can go out while the broker is away
+        assert gateway.book.release.safe_stop is not None
+        assert gateway.book.release.safe_stop.who == "alerts"
+        broker.refuse_connects = 0
+        for _ in range(300):
+            if broker.cancels[coid]:
+                break
+            await asyncio.sleep(0.01)
+        assert broker.cancels[coid] == 1  # sent once the connection was back
         await engine.evaluate()
         assert "RESOLVED" in states(seen, "disconnected")
         await gateway.stop()

@@ -188,6 +188,9 @@ def test_no_secret_in_logs_journal_snapshot_status_or_alerts_after_a_run(tmp_pat
             assert needle not in path.read_bytes(), f"the key leaked into {path}"
             scanned += 1
     assert scanned >= 6  # journal, order log, snapshot, status, alerts, broker book...
+    # The release's config snapshot was among them: the profiles file, by reference only.
+    profiles_copy = next((tmp_path / "data/sim/snapshots").glob("*/profiles.toml"))
+    assert "env:LG_TEST_SIM_KEY" in profiles_copy.read_text()
     assert SIM_KEY not in text
     snapshot = json.loads((tmp_path / "data/sim/config-snapshot.json").read_text())
     assert snapshot["profile"]["api_key"] == "env:LG_TEST_SIM_KEY"

@@ -217,6 +217,7 @@ class AlertEngine:
     rules: list[Rule] | None = None
     _firing: dict[str, _Firing] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
+    _stopping: asyncio.Future[None] | None = None  # a safe-stop a P0 pulled
     open_by_level: dict[str, int] = field(default_factory=dict)  # for /metrics
 
     def __post_init__(self) -> None:
@@ -296,5 +297,19 @@ class AlertEngine:
                 log.exception("alert sink %r failed", sink)
 
     async def _safe_stop(self, text: str) -> None:
-        if self.gateway.running and self.gateway.trading_state is not TradingState.HALTED:
-            await self.gateway.set_trading_state(TradingState.HALTED, "alerts", f"P0: {text}")
+        """The kill switch, as `livegate safe-stop` pulls it: HALTED, then every open
+        order cancelled (once the broker is back, when the P0 is a lost connection).
+        In the background: evaluating alerts must not wait for the broker."""
+        g = self.gateway
+        if not g.running or g.journal.failed is not None or g.book.release.safe_stop is not None:
+            return
+        if g.trading_state is TradingState.HALTED and g.book.release.last_safe_stop is not None:
+            return  # stopped already; a second press would send nothing anyway
+
+        async def pull() -> None:
+            try:
+                await g.safe_stop("alerts", f"P0: {text}")
+            except Exception:
+                log.exception("safe-stop on P0 failed")
+
+        self._stopping = asyncio.ensure_future(pull())
