@@ -161,7 +161,7 @@ SIM_KEY = "lg_sim_crash"
 def test_sigkill_then_restart_on_the_sim_broker(tmp_path: Path, seed: int) -> None:
     """The same, with the broker a separate sim broker process, itself killed once too:
     its book stays whole, and ours ends equal to it."""
-    from livegate.drills.faults import SimProcess
+    from livegate.drills.sim_process import SimProcess
     from livegate.engine import GatewayConfig
 
     from .crash_child import sim_gateway

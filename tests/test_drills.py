@@ -42,3 +42,43 @@ def test_drill_cli_prints_a_verdict_and_refuses_unknown_drills(tmp_path: Path) -
     assert "PASS" in result.output and "duplicates seen and dropped" in result.output
     bad = runner.invoke(app, ["drill", "meteor-strike"])
     assert bad.exit_code == 2 and "unknown drill" in bad.output
+
+
+def test_the_rollback_drill_passes_and_its_verdict_reaches_a_gateway_journal(
+    tmp_path: Path,
+) -> None:
+    from livegate.journal.sqlite import events_of_kinds
+    from livegate.model.events import EvidenceRecorded
+
+    from .helpers import paper_gateway
+
+    data = tmp_path / "desk"
+    data.mkdir()
+
+    async def start_and_stop() -> None:
+        gateway, _ = paper_gateway(data)
+        gateway.config.control_dir = data / "control"
+        await gateway.start()
+        await gateway.stop()
+
+    asyncio.run(start_and_stop())  # a data folder, its gateway stopped
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["drill", "rollback", "--dir", str(tmp_path / "drill"), "--evidence", str(data)]
+    )
+    assert result.exit_code == 0, result.output
+    for check in ("open orders intact", "positions intact", "limits back to A's",
+                  "stage back to A's"):  # fmt: skip
+        assert check in result.output
+    drill_journal = tmp_path / "drill" / "rollback" / "config" / "data" / "journal.sqlite"
+    own = events_of_kinds(drill_journal, "evidence")
+    assert len(own) == 1 and isinstance(own[0], EvidenceRecorded) and own[0].passed
+    assert own[0].config_id  # the config the drill rolled back to
+
+    asyncio.run(start_and_stop())  # the gateway journals what was left for it, once
+    asyncio.run(start_and_stop())
+    left = events_of_kinds(data / "journal.sqlite", "evidence")
+    assert [(e.kind, e.name, e.passed) for e in left] == [("drill", "rollback", True)]  # type: ignore[union-attr]
+    assert not list((data / "control").glob("evidence-*.json"))
+    bad = runner.invoke(app, ["drill", "rollback", "--evidence", str(tmp_path / "nowhere")])
+    assert bad.exit_code == 2 and "no such folder" in bad.output

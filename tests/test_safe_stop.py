@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from livegate.broker.sim import SimAdapter
-from livegate.drills.faults import SimProcess, until
+from livegate.drills.sim_process import SimProcess, until
 from livegate.engine import Gateway, GatewayConfig
 from livegate.journal import Journal, SQLiteStore
 from livegate.model import OrderRequest, OrderStatus

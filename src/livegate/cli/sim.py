@@ -78,23 +78,37 @@ def drill_command(
         typer.Option("--orders", min=9, help="Orders across the drill (300; --fast 90)."),
     ] = None,
     fast: Annotated[bool, typer.Option("--fast", help="Short timings (as the tests use).")] = False,
+    evidence: Annotated[
+        Path | None,
+        typer.Option(
+            "--evidence",
+            help="A gateway's data folder: its gateway journals each verdict (for the gate).",
+        ),
+    ] = None,
 ) -> None:
     """Run a failure drill against a sim broker it starts itself; exit 1 if it fails.
 
     Drills: network-outage, stalled-connection, delayed-reports, partial-fills,
     broker-restart, broker-restart-lost-state, duplicate-reports,
-    reordered-reports, throttling, auth-failure, or all.
+    reordered-reports, throttling, auth-failure, rollback (config A, B, back
+    to A: orders, positions, limits and stage as A left them), or all.
     """
     import tempfile
 
     from rich.table import Table
 
     from livegate.drills.faults import SCENARIOS, DrillTimings, Verdict, run_drill
+    from livegate.drills.rollback import run_rollback_drill
 
-    chosen = list(SCENARIOS) if scenario == "all" else [scenario]
-    unknown = [s for s in chosen if s not in SCENARIOS]
+    drills = (*SCENARIOS, "rollback")
+    chosen = list(drills) if scenario == "all" else [scenario]
+    unknown = [s for s in chosen if s not in drills]
     if unknown:
-        fail(f"unknown drill {unknown[0]!r}; choose from: all, {', '.join(SCENARIOS)}")
+        fail(f"unknown drill {unknown[0]!r}; choose from: all, {', '.join(drills)}")
+    if evidence is not None:
+        from livegate.cli.datadir import journal_of
+
+        journal_of(evidence)  # a typo must not swallow the evidence
     timings = DrillTimings.fast() if fast else DrillTimings()
     if orders is not None:
         timings.orders = orders
@@ -102,7 +116,10 @@ def drill_command(
     verdicts: list[Verdict] = []
     for name in chosen:
         with console.status(f"drill {name}…"):
-            verdict = asyncio.run(run_drill(name, base / name, timings))
+            if name == "rollback":
+                verdict = asyncio.run(run_rollback_drill(base / name, evidence))
+            else:
+                verdict = asyncio.run(run_drill(name, base / name, timings, evidence=evidence))
         verdicts.append(verdict)
         table = Table(title=f"drill {name}: {'PASS' if verdict.passed else 'FAIL'}")
         table.add_column("check")

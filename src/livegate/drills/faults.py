@@ -28,12 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 import random
 import secrets
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -43,8 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from livegate.broker.sim import SimAdapter
-from livegate.drills.children import spawn
+from livegate.drills.sim_process import SimProcess, until
 from livegate.engine import Gateway, GatewayConfig
+from livegate.engine.control import write_evidence_command
 from livegate.engine.retry import RetryPolicy
 from livegate.journal import Journal, SQLiteStore
 from livegate.model import OrderRequest, OrderStatus
@@ -53,7 +50,6 @@ from livegate.model.samples import DEMO_START_PRICES, demo_instruments
 from livegate.model.secret import Secret
 from livegate.observe.alerts import AlertConfig, AlertEngine
 from livegate.recon import Reconciler, ReconConfig
-from livegate.sim import control
 
 SCENARIOS = (
     "network-outage",
@@ -125,56 +121,6 @@ class Verdict:
         self.checks.append(Check(name, bool(ok), detail))
 
 
-class SimProcess:
-    """`livegate sim-broker` as a child process, on fixed ports once chosen."""
-
-    def __init__(self, directory: Path, key: str) -> None:
-        self.directory = directory
-        self.key = key
-        self.port = 0
-        self.control_port = 0
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, forget_open_orders: bool = False) -> None:
-        command = [
-            sys.executable, "-m", "livegate", "sim-broker",
-            "--dir", str(self.directory),
-            "--port", str(self.port), "--control-port", str(self.control_port),
-            "--heartbeat", "0.2",
-        ]  # fmt: skip
-        if forget_open_orders:
-            command.append("--forget-open-orders")
-        env = {**os.environ, "LIVEGATE_SIM_BROKER_KEYS": self.key}
-        self.process = spawn(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=(self.directory.parent / "sim-broker.log").open("ab"),
-            env=env,
-        )
-        assert self.process.stdout is not None
-        first = self.process.stdout.readline()
-        if not first:
-            raise RuntimeError("the sim broker did not start (see sim-broker.log)")
-        ports = json.loads(first)
-        self.port, self.control_port = ports["port"], ports["control_port"]
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    async def control(self, op: str, **args: Any) -> Any:
-        return await control("127.0.0.1", self.control_port, op, **args)
-
-
 class Flow:
     """The strategy of a drill: market and limit orders, resting orders, cancels."""
 
@@ -234,18 +180,14 @@ class Flow:
                 await asyncio.sleep(pace)
 
 
-async def until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
-
-
 async def run_drill(
-    scenario: str, directory: Path, timings: DrillTimings | None = None, seed: int = 11
+    scenario: str,
+    directory: Path,
+    timings: DrillTimings | None = None,
+    seed: int = 11,
+    evidence: Path | None = None,
 ) -> Verdict:
+    """One fault drill; with `evidence` (a data folder), its gateway journals the verdict."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown drill {scenario!r}; choose from {', '.join(SCENARIOS)}")
     t = timings or DrillTimings()
@@ -292,6 +234,12 @@ async def run_drill(
             await gateway.stop()
         sim.stop()
     verdict.seconds = time.monotonic() - started
+    if evidence is not None:
+        failed = ", ".join(c.name for c in verdict.checks if not c.ok) or "all checks passed"
+        write_evidence_command(
+            evidence / "control", "drill", scenario, verdict.passed,
+            int(verdict.seconds * 1000), "", failed,
+        )  # fmt: skip
     return verdict
 
 
@@ -493,9 +441,3 @@ async def _verdict(
 
 def _replaced(gateway: Gateway, trade_id: str) -> bool:
     return any(f.replaces == trade_id for f in gateway.trades())
-
-
-async def run_drills(
-    scenarios: list[str], directory: Path, timings: DrillTimings | None = None
-) -> list[Verdict]:
-    return [await run_drill(s, directory / s, timings) for s in scenarios]
