@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -126,3 +126,34 @@ def _poll(
         if time.monotonic() >= deadline:
             return None
         time.sleep(0.1)
+
+
+def ask_service(
+    directory: Path,
+    op: str,
+    wait: float,
+    refused: str = "",
+    refused_code: int = 2,
+    **fields: object,
+) -> dict[str, Any]:
+    """A request the running service answers (reconciliation, a fallback), and its answer.
+
+    No answer within `wait`: the request is withdrawn and the command exits 3.
+    A refusal exits `refused_code` with the service's reason after `refused`.
+    """
+    import msgspec
+
+    from livegate.engine.control import take_recon_answer, write_recon_command
+
+    control = directory / "control"
+    command = write_recon_command(control, op, **fields)
+    deadline = time.monotonic() + wait
+    while (raw := take_recon_answer(control, command.command_id)) is None:
+        if time.monotonic() >= deadline:
+            (control / f"recon-request-{command.command_id}.json").unlink(missing_ok=True)
+            fail(f"the gateway running on {directory} did not answer within {wait:g}s", 3)
+        time.sleep(0.1)
+    answer: dict[str, Any] = msgspec.json.decode(raw)
+    if not answer.get("ok"):
+        fail(f"{refused}{answer.get('error')}", refused_code)
+    return answer

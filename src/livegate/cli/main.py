@@ -20,7 +20,12 @@ from livegate import __version__
 from livegate.cli.operator import alerts_command, trace_command, trading_state_command
 from livegate.cli.output import clean_errors, console, fail
 from livegate.cli.reconcile import diffs_command, recon_command
-from livegate.cli.release import config_app, rollout_command, safe_stop_command
+from livegate.cli.release import (
+    config_app,
+    fallback_command,
+    rollout_command,
+    safe_stop_command,
+)
 from livegate.cli.service import serve_command, status_command
 from livegate.cli.sim import drill_command, sim_broker_command
 
@@ -47,6 +52,7 @@ for _name, _command in (
     ("diffs", diffs_command),
     ("rollout", rollout_command),
     ("safe-stop", safe_stop_command),
+    ("fallback", fallback_command),
 ):
     app.command(_name)(clean_errors(_command))
 for _info in config_app.registered_commands:

@@ -12,14 +12,19 @@ be asked through its running gateway.
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from livegate.cli.datadir import DirOption, LegacyDirArgument, choose_dir, journal_of
+from livegate.cli.datadir import (
+    DirOption,
+    LegacyDirArgument,
+    ask_service,
+    choose_dir,
+    journal_of,
+)
 from livegate.cli.output import console, fail, say
 
 ServiceWait = Annotated[
@@ -38,26 +43,6 @@ def _running(directory: Path) -> bool:
     from livegate.journal.lock import is_locked
 
     return is_locked(journal_of(directory))
-
-
-def _ask_service(directory: Path, op: str, wait: float, **fields: object) -> dict[str, Any]:
-    """A reconciliation request to the running gateway, and its answer."""
-    import msgspec
-
-    from livegate.engine.control import take_recon_answer, write_recon_command
-
-    control = directory / "control"
-    command = write_recon_command(control, op, **fields)
-    deadline = time.monotonic() + wait
-    while (raw := take_recon_answer(control, command.command_id)) is None:
-        if time.monotonic() >= deadline:
-            (control / f"recon-request-{command.command_id}.json").unlink(missing_ok=True)
-            fail(f"the gateway running on {directory} did not answer within {wait:g}s", 3)
-        time.sleep(0.1)
-    answer: dict[str, Any] = msgspec.json.decode(raw)
-    if not answer.get("ok"):
-        fail(str(answer.get("error")))
-    return answer
 
 
 def _report_of(answer: dict[str, Any]) -> Report:
@@ -104,7 +89,7 @@ def recon_command(
     directory = choose_dir(legacy_dir, directory)
     if _running(directory):
         target = str((out or directory).resolve())
-        answer = _ask_service(directory, "run", wait, eod=eod, out=target)
+        answer = ask_service(directory, "run", wait, eod=eod, out=target)
         report = _report_of(answer)
         found, opened = answer["findings"], len(answer["opened"])
         settled, cleared = len(answer["auto_resolved"]), len(answer["cleared"])
@@ -176,7 +161,7 @@ def diffs_command(
         return
     if _running(directory):
         op, diff_id = ("resolve", resolve) if resolve else ("ack", ack)
-        answer = _ask_service(
+        answer = ask_service(
             directory, op, wait, diff_id=diff_id, action=action or "", who=who, why=why,
             show_all=show_all,
         )  # fmt: skip

@@ -15,7 +15,13 @@ from typing import Annotated, Any
 
 import typer
 
-from livegate.cli.datadir import DirOption, WaitOption, journal_of, send_and_confirm
+from livegate.cli.datadir import (
+    DirOption,
+    WaitOption,
+    ask_service,
+    journal_of,
+    send_and_confirm,
+)
 from livegate.cli.output import console, fail, say
 
 DEFAULT_DIR = Path("livegate-service")
@@ -306,3 +312,36 @@ def config_rollback(
         say(result.install)
     say("restart on it (stop the running service first):")
     say(f"  {result.restart}")
+
+
+def fallback_command(
+    venue: Annotated[str, typer.Argument(help="paper (the embedded paper broker) or live.")],
+    directory: DirOption = None,
+    who: Annotated[str, typer.Option("--who", help="Who is switching.")] = "",
+    why: Annotated[str, typer.Option("--why", help="Why, for the journal.")] = "",
+    wait: WaitOption = 30.0,
+) -> None:
+    """Switch a running service to the paper broker, or back to live, without stopping
+    its strategy.
+
+    To paper: live open orders are cancelled first, the paper book starts from
+    the live broker's positions and cash. Back to live: only when the live
+    connection opens and reconciliation against it finds no difference. Exit 1
+    when refused (the reason is printed), 3 when no service answered.
+    """
+    from livegate.journal.lock import is_locked
+
+    directory = directory or DEFAULT_DIR
+    journal = journal_of(directory)
+    if venue not in ("paper", "live"):
+        fail(f"fallback to {venue!r}: choose paper or live")
+    if not who or not why:
+        fail("say --who and --why: the switch is journaled with both")
+    if not is_locked(journal):
+        fail(f"no gateway is running on {directory}: a fallback switches a running service", 3)
+    answer = ask_service(
+        directory, "fallback", wait, f"fallback to {venue} refused: ", 1,
+        action=venue, who=who, why=why,
+    )  # fmt: skip
+    where = f" (paper book {answer['paper_book']})" if answer.get("paper_book") else ""
+    say(f"fallback: orders now go to {answer['venue']}{where}; journaled with who and why")

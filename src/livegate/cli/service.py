@@ -182,9 +182,16 @@ def _print_status(status: dict[str, Any], age: float) -> None:
 
     table = Table(show_header=False)
     for key, value in status.items():
-        if key in ("started_ns", "updated_ns", "health", "open_alerts"):
+        if key in ("started_ns", "updated_ns", "health", "open_alerts", "loaded", "rollout"):
             continue
+        if key == "safe_stop":
+            value = _safe_stop_line(value)
         table.add_row(key, "" if value is None else str(value))
+    for role, path in (status.get("loaded") or {}).items():
+        table.add_row(f"loaded {role}", path)
+    rollout = status.get("rollout")
+    if rollout:
+        table.add_row("rollout stage", f"{rollout['stage']} (livegate rollout shows its caps)")
     alerts = status.get("open_alerts") or {}
     listed = ", ".join(f"{level} {key}" for key, level in sorted(alerts.items(), key=_by_level))
     table.add_row("open_alerts", listed or "none")
@@ -201,6 +208,18 @@ def _print_status(status: dict[str, Any], age: float) -> None:
                 str(check.get("name")), mark, f"{check.get('ms', 0):.1f}", str(check.get("detail"))
             )
         console.print(checks)
+
+
+def _safe_stop_line(value: dict[str, Any] | None) -> str:
+    if not value:
+        return "none"
+    last = value.get("last")
+    if value.get("pending"):
+        return "under way: cancels go out once the broker is ready"
+    if last is None:
+        return "none"
+    left = len(last["remaining"])
+    return f"last: {last['cancelled']} cancels, {left} left open, {last['millis']} ms"
 
 
 def _by_level(item: tuple[str, str]) -> tuple[str, str]:

@@ -100,7 +100,8 @@ class ReconCommand(msgspec.Struct, frozen=True, omit_defaults=True):
     """`livegate recon` / `diffs` for a running gateway: its own reconciler answers.
 
     op: "run" (reconcile now; `eod` writes the report to `out`), "ack" or
-    "resolve" (a diff, with `action`, `who` and `why`).
+    "resolve" (a diff, with `action`, `who` and `why`), or "fallback" (to the
+    venue in `action`, paper or live, with `who` and `why`).
     """
 
     op: str

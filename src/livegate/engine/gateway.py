@@ -38,6 +38,7 @@ from livegate.engine.pipeline import ExecCallback, OrderCallback, Pipeline, Trad
 from livegate.engine.recovery import Recovery
 from livegate.engine.release import ReleaseControls
 from livegate.engine.supervisor import Supervisor
+from livegate.engine.venues import Venues
 from livegate.journal.journal import Journal
 from livegate.model.account import CashBalance, Position
 from livegate.model.enums import ConnectionState, OrderStatus, TradingState
@@ -46,7 +47,6 @@ from livegate.model.events import (
     AccountBaseline,
     GatewayStarted,
     JournalEvent,
-    Received,
     ReleaseRecorded,
     SafeStopReport,
     SubmitUnknown,
@@ -88,11 +88,11 @@ class Gateway(PartsAccess):
             self.release_controls.take_commands,
             self.release_controls.resume,
         ]
+        self.venues = Venues(self.parts, self.pipeline, self._swap_adapter)
         self.release: ReleaseRecorded | None = None  # journaled at each start when set
         self.metrics = metrics
         self.order_log = order_log
         self._running = False
-        self._ingest_task: asyncio.Task[None] | None = None
         self._resolver_task: asyncio.Task[None] | None = None
         self._observer_tick: asyncio.Task[None] | None = None
         self._host_switch_interval: float | None = None
@@ -185,16 +185,17 @@ class Gateway(PartsAccess):
             sys.setswitchinterval(self.config.gil_switch_interval)
         self.journal.open()
         self.pipeline.rebuild()  # a retried start replays from scratch
+        self.venues.at_start()  # stopped while fallen back to paper: start on paper
         self.risk.rebuild(self.book.open_orders(), self.book.orders.values(), self.book.fills)
         await self.journal.start()
         try:
             await self._connect_and_recover()
         except BaseException:
             # Nothing half-started stays behind: the caller may retry start().
-            for task in (self._ingest_task, self._resolver_task):
-                if task is not None:
-                    task.cancel()
-            self._ingest_task = self._resolver_task = None
+            self.supervisor.cancel_stream()
+            if self._resolver_task is not None:
+                self._resolver_task.cancel()
+            self._resolver_task = None
             self.supervisor.set_connection(ConnectionState.DISCONNECTED)
             await self.adapter.close()
             await self.journal.close()
@@ -225,9 +226,7 @@ class Gateway(PartsAccess):
         account = await supervisor.check("account", self.adapter.account())
         if self.book.baseline is None:
             await pipeline.record(AccountBaseline(account))
-        self._ingest_task = asyncio.create_task(
-            supervisor.run_stream(self.recover), name="livegate-ingest"
-        )
+        supervisor.start_stream(self.recover)
         for order in [
             o
             for o in self.book.orders.values()
@@ -238,7 +237,7 @@ class Gateway(PartsAccess):
             lost = CancelRejectReport(
                 order.client_order_id, None, "cancel lost with the previous run"
             )
-            await pipeline.record(Received(lost, time.time_ns(), "sync"))
+            await pipeline.record(pipeline.received(lost, "sync"))
         for order in [o for o in self.book.orders.values() if o.status is OrderStatus.NEW]:
             # Journaled by the previous run but never acknowledged: it may or
             # may not have gone out. Never resent; the broker is asked.
@@ -252,6 +251,27 @@ class Gateway(PartsAccess):
             self.recovery.resolve_loop(), name="livegate-resolver"
         )
 
+    async def _swap_adapter(self, new: BrokerAdapter) -> None:
+        """Close the adapter in use, then connect, recover and stream from `new`.
+
+        Orders are refused (NOT_READY) from the first step to READY on `new`.
+        """
+        supervisor = self.supervisor
+        supervisor.set_connection(ConnectionState.DISCONNECTED)
+        supervisor.stopping = True
+        supervisor.unwatch()
+        await self.pipeline.settle()
+        await self.adapter.close()
+        await supervisor.end_stream()
+        self.adapter = new
+        supervisor.stopping = False
+        await supervisor.open_session()
+        supervisor.set_connection(ConnectionState.SYNCING)
+        await self.recovery.recover()
+        supervisor.start_stream(self.recover)
+        supervisor.set_connection(ConnectionState.READY)
+        supervisor.watch()
+
     async def stop(self) -> None:
         self._running = False
         self.supervisor.set_connection(ConnectionState.DISCONNECTED)
@@ -264,12 +284,7 @@ class Gateway(PartsAccess):
             self._resolver_task = None
         await self.pipeline.settle()
         await self.adapter.close()
-        if self._ingest_task is not None:
-            try:
-                await asyncio.wait_for(self._ingest_task, 5)
-            except (TimeoutError, asyncio.CancelledError):
-                self._ingest_task.cancel()
-            self._ingest_task = None
+        await self.supervisor.end_stream()
         await self.pipeline.settle()
         await self.journal.close()
         if self._observer_tick is not None:
@@ -344,6 +359,11 @@ class Gateway(PartsAccess):
         if not who or not why:
             raise ValueError("a trading state change needs who and why")
         await self.pipeline.record(TradingStateChanged(new_state, who, why, time.time_ns()))
+
+    @property
+    def venue(self) -> str:
+        """ "live" (the configured broker) or "paper" (after a fallback; ops/fallback.py)."""
+        return self.venues.name
 
     @property
     def rollout_stage(self) -> str | None:
@@ -422,7 +442,7 @@ class Gateway(PartsAccess):
 
     async def apply_broker_report(self, report: BrokerReport, source: str) -> None:
         """Ingest a report fetched outside the stream (a recovery or reconciliation query)."""
-        await self.pipeline.record(Received(report, time.time_ns(), source))
+        await self.pipeline.record(self.pipeline.received(report, source))
 
     def _require_running(self) -> None:
         if not self._running:

@@ -38,6 +38,7 @@ from livegate.model.events import (
     SubmitResent,
     SubmitUnknown,
     TradingStateChanged,
+    VenueChanged,
     event_client_order_id,
 )
 from livegate.model.fsm import RANK, can_transition, is_stale
@@ -152,6 +153,8 @@ class OrderBook(FillAccounting):
         """
         order = Order.from_intent(intent)
         self.orders[intent.client_order_id] = order
+        if self.release.on_paper:
+            self.release.paper_orders.add(intent.client_order_id)
         return order
 
     def forget(self, client_order_id: str) -> None:
@@ -172,6 +175,8 @@ class OrderBook(FillAccounting):
             elif isinstance(event, OrderIntent):
                 if event.client_order_id not in self.orders:
                     self.orders[event.client_order_id] = Order.from_intent(event)
+                if self.release.on_paper:
+                    self.release.paper_orders.add(event.client_order_id)
                 self._release("c:" + event.client_order_id)
             elif isinstance(event, CancelRequested):
                 self._cancel_requested(event)
@@ -201,6 +206,8 @@ class OrderBook(FillAccounting):
                 if event.cash is not None:
                     self.ledger.cash = event.cash
             elif isinstance(event, RELEASE_EVENTS):
+                if isinstance(event, VenueChanged):
+                    self.ledger = Ledger.from_snapshot(event.account)  # the venue's own books
                 command_id = self.release.apply(event)
                 if command_id:
                     self.applied_commands.add(command_id)

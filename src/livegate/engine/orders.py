@@ -38,7 +38,6 @@ from livegate.model.events import (
     CancelRequested,
     JournalEvent,
     OrderDenied,
-    Received,
     SubmitUnknown,
 )
 from livegate.model.orders import Order, OrderIntent, OrderRequest, OrderSnapshot
@@ -64,6 +63,10 @@ class OrderEntry:
             else None
         )
         self.throttled = 0  # requests the broker throttled at least once
+        # Set while the broker is being switched (a fallback): new orders are refused
+        # NOT_READY with this text, never sent to the broker being left.
+        self.paused = ""
+        self.placing = 0  # places on the wire now
         self._id_prefix = secrets.token_hex(4)
         self._id_counter = 0
 
@@ -111,14 +114,18 @@ class OrderEntry:
             self.parts.metrics.orders_submitted.value += 1  # not .inc(): a call costs more
         if self.parts.order_log is not None:
             self.parts.order_log.submit(intent)
-        if refusal is None and not self.supervisor.ready:
-            refusal = (RejectReason.NOT_READY, "broker connection is down or recovering")
+        if refusal is None and (self.paused or not self.supervisor.ready):
+            refusal = (
+                RejectReason.NOT_READY,
+                self.paused or "broker connection is down or recovering",
+            )
         if refusal is not None:
             reason, text = refusal
             await self.pipeline.record(OrderDenied(coid, reason, text, time.time_ns()))
             return order.snapshot()
         deadlines = self._place_deadlines
         deadlines.arm(coid)  # covers the adapter call only, never our own journal waits
+        self.placing += 1
         try:
             if self._bucket is not None:
                 await self._bucket.acquire()
@@ -136,6 +143,7 @@ class OrderEntry:
             result = exc
         finally:
             deadlines.disarm(coid)
+            self.placing -= 1
         outcome = self.place_outcome(coid, result)
         if outcome is not None:
             await self.pipeline.record(outcome)
@@ -179,10 +187,14 @@ class OrderEntry:
             ]
             to_send = [i for i in intents if i.client_order_id not in refusals]
             results: Sequence[str | BaseException | None] = []
-            if to_send and self.supervisor.ready:
-                results = await self._place_basket(to_send)
+            if to_send and self.supervisor.ready and not self.paused:
+                self.placing += 1
+                try:
+                    results = await self._place_basket(to_send)
+                finally:
+                    self.placing -= 1
             elif to_send:
-                down = BrokerNetworkError("broker connection is down or recovering")
+                down = BrokerNetworkError(self.paused or "broker connection is down or recovering")
                 results = [down] * len(to_send)
             outcomes += [
                 outcome
@@ -300,7 +312,7 @@ class OrderEntry:
             report = OrderReport(
                 OrderStatus.REJECTED, coid, reject_reason=result.reason, text=result.text
             )
-            return Received(report, now, "place")
+            return self.pipeline.received(report, "place", now)
         if isinstance(result, BrokerNetworkError | BrokerThrottled | BrokerAuthError):
             # Certainly not at the broker: refused here, nothing to recover.
             reason = {
@@ -313,8 +325,8 @@ class OrderEntry:
             log.warning("submit outcome unknown for %s: %r", coid, result)
             return SubmitUnknown(coid, repr(result), now)
         if result:
-            return Received(
-                OrderReport(OrderStatus.SUBMITTED, coid, result, ts_ns=now), now, "place"
+            return self.pipeline.received(
+                OrderReport(OrderStatus.SUBMITTED, coid, result, ts_ns=now), "place", now
             )
         return None
 
@@ -389,4 +401,4 @@ class OrderEntry:
         if refused is not None:
             if self.parts.metrics is not None:
                 self.parts.metrics.cancels_refused.inc()
-            await self.pipeline.record(Received(refused, refused.ts_ns, "cancel"))
+            await self.pipeline.record(self.pipeline.received(refused, "cancel", refused.ts_ns))

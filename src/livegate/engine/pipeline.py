@@ -50,6 +50,7 @@ class Pipeline:
         self._anomalies: list[Anomaly] = []  # found while applying, journaled together
         self._acknowledged: set[str] = set()  # for the round-trip metric only
         self._counted_rejects: set[str] = set()
+        self.venue_mark = ""  # "paper" after a fallback: marks every report journaled
 
     def rebuild(self) -> None:
         """A fresh book from the journal; no callbacks: the strategy saw these."""
@@ -65,7 +66,11 @@ class Pipeline:
         metrics = self.parts.metrics
         if metrics is not None and report.ts_ns and source == "stream":
             metrics.report_latency.observe(now - report.ts_ns)
-        return self.record_nowait(Received(report, now, source))
+        return self.record_nowait(Received(report, now, source, self.venue_mark))
+
+    def received(self, report: BrokerReport, source: str, now: int = 0) -> Received:
+        """A report as journaled: marked "paper" after a fallback, wherever it came from."""
+        return Received(report, now or time.time_ns(), source, self.venue_mark)
 
     def record_nowait(self, event: JournalEvent) -> asyncio.Future[None]:
         """Journal an event; it is applied once durable, in journal order."""
@@ -125,6 +130,8 @@ class Pipeline:
         coid = order.client_order_id
         if fill is not None:
             m.fills.value += 1
+            if self.venue_mark:
+                m.paper_fills.value += 1
         if order.broker_order_id is not None and coid not in self._acknowledged:
             self._acknowledged.add(coid)
             m.orders_accepted.value += 1

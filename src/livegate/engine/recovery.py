@@ -29,7 +29,6 @@ from livegate.model.events import (
     FillInferred,
     JournalEvent,
     OrderDenied,
-    Received,
     SubmitResent,
     SubmitUnknown,
     TradingStateChanged,
@@ -74,7 +73,7 @@ class Recovery:
                     order.client_order_id, order.broker_order_id
                 )
                 if report is not None:
-                    await self.pipeline.record(Received(report, time.time_ns(), "sync"))
+                    await self.pipeline.record(self.pipeline.received(report, "sync"))
         await self.sync_today_trades()
         await self.sync_open_orders(lost_cancels=restart)
         for hook in list(self.after_recover):

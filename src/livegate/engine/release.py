@@ -209,6 +209,16 @@ class ReleaseControls:
             await self.pipeline.record(report)
         return report
 
+    async def cancel_all(self, wait: float) -> list[str]:
+        """Every open order cancelled, without halting (a fallback's first step);
+        the ids still open when `wait` runs out or the connection is down."""
+        deadline = time.monotonic() + wait
+        refused: dict[str, str] = {}
+        while self._open() and self.supervisor.ready and time.monotonic() < deadline:
+            await self._cancel_open(refused)
+            await _until(lambda: not self._open(), min(0.5, deadline - time.monotonic()))
+        return self._open()
+
     def _open(self) -> list[str]:
         return [o.client_order_id for o in self.pipeline.book.open_orders()]
 

@@ -16,10 +16,16 @@ from livegate.model.events import (
     SafeStopRequested,
     StageChanged,
     TradingStateChanged,
+    VenueChanged,
 )
 
 ReleaseEvent = (
-    StageChanged | SafeStopRequested | SafeStopReport | ReleaseRecorded | EvidenceRecorded
+    StageChanged
+    | SafeStopRequested
+    | SafeStopReport
+    | ReleaseRecorded
+    | EvidenceRecorded
+    | VenueChanged
 )
 RELEASE_EVENTS = (
     StageChanged,
@@ -27,6 +33,7 @@ RELEASE_EVENTS = (
     SafeStopReport,
     ReleaseRecorded,
     EvidenceRecorded,
+    VenueChanged,
 )
 
 
@@ -37,6 +44,12 @@ class ReleaseState:
     last_safe_stop: SafeStopReport | None = None
     release: ReleaseRecorded | None = None  # the latest start's
     evidence: list[EvidenceRecorded] = field(default_factory=list)
+    venue: VenueChanged | None = None  # the latest switch (None: never fell back)
+    paper_orders: set[str] = field(default_factory=set)  # sent while on paper
+
+    @property
+    def on_paper(self) -> bool:
+        return self.venue is not None and self.venue.venue == "paper"
 
     def apply(self, event: ReleaseEvent) -> str:
         """Apply one event; the control command id it carries ('' when none)."""
@@ -54,6 +67,9 @@ class ReleaseState:
         if isinstance(event, ReleaseRecorded):
             self.release = event
             return ""
+        if isinstance(event, VenueChanged):
+            self.venue = event
+            return event.command_id
         self.evidence.append(event)
         return event.command_id
 

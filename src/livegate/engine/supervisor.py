@@ -45,6 +45,7 @@ class Supervisor:
         # Called with each new connection state (metrics, alerts, a status view).
         self.on_connection_state: list[Callable[[ConnectionState], None]] = []
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._stream_task: asyncio.Task[None] | None = None
 
     # -- start-up ----------------------------------------------------------------
     async def check(self, name: str, step: Awaitable[T]) -> T:
@@ -141,6 +142,24 @@ class Supervisor:
             abort()
         else:
             await adapter.close()
+
+    def start_stream(self, recover: Callable[[], Awaitable[None]]) -> None:
+        """Consume the adapter's reports in a task of our own (`run_stream`)."""
+        self._stream_task = asyncio.create_task(self.run_stream(recover), name="livegate-ingest")
+
+    async def end_stream(self) -> None:
+        """After the adapter closed: let the stream end (5 s at most), else cut it."""
+        task, self._stream_task = self._stream_task, None
+        if task is not None:
+            try:
+                await asyncio.wait_for(task, 5)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+
+    def cancel_stream(self) -> None:
+        if self._stream_task is not None:
+            self._stream_task.cancel()
+            self._stream_task = None
 
     async def run_stream(self, recover: Callable[[], Awaitable[None]]) -> None:
         """Consume the report stream; when it ends while we run, reconnect and `recover`.

@@ -21,11 +21,16 @@ from livegate.model.reports import BrokerReport
 
 
 class Received(msgspec.Struct, frozen=True, gc=False, tag="received", omit_defaults=True):
-    """A broker report, as it arrived. `source` says how: stream, place, cancel or sync."""
+    """A broker report, as it arrived. `source` says how: stream, place, cancel or sync.
+
+    `venue` is "paper" for a report of the paper broker a fallback switched to
+    (empty: the configured broker), so a paper fill is never taken for a real one.
+    """
 
     report: BrokerReport
     received_ns: int
     source: str = "stream"
+    venue: str = ""
 
 
 class CancelRequested(msgspec.Struct, frozen=True, tag="cancel_requested"):
@@ -243,6 +248,23 @@ class ReleaseRecorded(msgspec.Struct, frozen=True, tag="release"):
     ts_ns: int
 
 
+class VenueChanged(msgspec.Struct, frozen=True, tag="venue", omit_defaults=True):
+    """A fallback: orders now go to `venue` ("paper" or "live"), by whom and why.
+
+    `account` is the book the venue starts from: for paper, the live broker's
+    positions and cash at the switch; for live, our live books as they were
+    left. `paper_book` is the paper broker's file, so a restart reopens it.
+    """
+
+    venue: str
+    who: str
+    why: str
+    account: AccountSnapshot
+    ts_ns: int
+    paper_book: str = ""
+    command_id: str = ""
+
+
 class EvidenceRecorded(msgspec.Struct, frozen=True, tag="evidence"):
     """A drill's or a certification's verdict, for the go-live gate."""
 
@@ -281,6 +303,7 @@ JournalEvent = (
     | SafeStopReport
     | ReleaseRecorded
     | EvidenceRecorded
+    | VenueChanged
 )
 
 
@@ -322,6 +345,7 @@ _CLIENT_ORDER_ID: dict[type, Callable[[Any], str | None]] = {
     SafeStopReport: _no_client_order_id,
     ReleaseRecorded: _no_client_order_id,
     EvidenceRecorded: _no_client_order_id,
+    VenueChanged: _no_client_order_id,
 }
 _KIND: dict[type, str] = {
     kind: str(msgspec.inspect.type_info(kind).tag)  # type: ignore[attr-defined]

@@ -68,6 +68,7 @@ class OrderLine(msgspec.Struct, omit_defaults=True, gc=False):
     inferred: bool = False
     reject_reason: RejectReason | None = None
     reject_text: str | None = None
+    venue: str | None = None  # "paper" after a fallback
 
 
 class OrderLog:
@@ -86,6 +87,7 @@ class OrderLog:
         self.processors = tuple(processors or ())
         self.environment = environment
         self.account = account
+        self.venue = ""  # "paper" while fallen back: every line is marked
         self._pending: list[OrderLine] = []
         self._correlation: dict[str, str] = {}  # client id -> the command being followed
         self._commands = 0
@@ -163,6 +165,8 @@ class OrderLog:
         return correlation
 
     def _add(self, line: OrderLine) -> None:
+        if self.venue:
+            line.venue = self.venue
         pending = self._pending
         pending.append(line)
         if len(pending) >= self.max_pending:

@@ -130,6 +130,7 @@ class GatewayMetrics:
         self.orders_accepted = _Counter()
         self.orders_rejected = _Counter()  # by reason
         self.fills = _Counter()
+        self.paper_fills = _Counter()  # of them, on the paper broker after a fallback
         self.cancels = _Counter()
         self.cancels_refused = _Counter()
         self.anomalies = _Counter()  # by kind
@@ -141,6 +142,7 @@ class GatewayMetrics:
         self.journal_pending = _Gauge()
         # Read at scrape time, from the scrape's thread: plain values replaced whole.
         self.trading_state: Callable[[], str] = lambda: "ACTIVE"
+        self.venue: Callable[[], str] = lambda: "live"
         self.open_alerts: Callable[[], dict[str, int]] = dict
         self.order_round_trip = _Histogram(ROUND_TRIP_BUCKETS)
         self.report_handling = _Histogram(HANDLING_BUCKETS)
@@ -182,6 +184,7 @@ class _Exporter(Collector):
             ),
             ("livegate_orders_accepted", "Orders the broker acknowledged", m.orders_accepted),
             ("livegate_fills", "Fills counted (each exactly once)", m.fills),
+            ("livegate_paper_fills", "Of those, paper fills after a fallback", m.paper_fills),
             ("livegate_cancels_sent", "Cancel requests sent", m.cancels),
             (
                 "livegate_cancels_refused",
@@ -230,6 +233,14 @@ class _Exporter(Collector):
         for name in ("ACTIVE", "REDUCING", "HALTED"):
             trading.add_metric([name], 1.0 if name == current else 0.0)
         yield trading
+        venue = GaugeMetricFamily(
+            "livegate_venue", "1 for where orders go: live, or paper after a fallback",
+            labels=["venue"],
+        )  # fmt: skip
+        current_venue = m.venue()
+        for name in ("live", "paper"):
+            venue.add_metric([name], 1.0 if name == current_venue else 0.0)
+        yield venue
         alerts = GaugeMetricFamily(
             "livegate_open_alerts", "Alerts firing now, by level", labels=["level"]
         )

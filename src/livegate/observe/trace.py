@@ -107,8 +107,10 @@ def _line(record: Record, event: JournalEvent) -> TraceLine:
         report = event.report
         lag = (event.received_ns - report.ts_ns) / 1e3 if report.ts_ns else None
         source = f" via {event.source}" if event.source != "stream" else ""
+        if event.venue:
+            source += f" [{event.venue}: not a real broker's]"
         if isinstance(report, TradeReport):
-            what = "fill"
+            what = f"{event.venue} fill" if event.venue else "fill"
             detail = (
                 f"{report.quantity} @ {report.price} fee {report.fee} trade {report.dedup_key()}"
             )

@@ -21,6 +21,7 @@ def release_status(gateway: Gateway) -> dict[str, Any]:
     release = gateway.release
     state = gateway.book.release
     return {
+        "venue": gateway.venue,
         "config_id": release.config_id if release is not None else None,
         "loaded": {f.role: f.path for f in release.files} if release is not None else {},
         "rollout": rollout_status(gateway.risk, gateway.book),

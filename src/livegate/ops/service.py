@@ -40,6 +40,7 @@ from livegate.observe.alerts import AlertConfig, AlertEngine, file_sink, log_sin
 from livegate.observe.logs import OrderLog
 from livegate.observe.metrics import GatewayMetrics
 from livegate.ops.config_files import release_record
+from livegate.ops.fallback import FallbackRefused, fall_back_to_paper, return_to_live
 from livegate.ops.profiles import Profile, snapshot
 from livegate.ops.release_status import release_status
 from livegate.ops.snapshots import write_snapshot
@@ -86,6 +87,7 @@ class GatewayService:
             sinks.append(webhook_sink(config.webhook))
         self.alerts = AlertEngine(gateway, config.alerts, sinks=sinks)
         self.metrics.trading_state = lambda: gateway.trading_state.value
+        self.metrics.venue = lambda: gateway.venue
         self.metrics.open_alerts = lambda: self.alerts.open_by_level
         self.reconciler = Reconciler(gateway, config.recon) if config.recon else None
         self.metrics_url: str | None = None
@@ -176,8 +178,29 @@ class GatewayService:
         while True:
             await asyncio.sleep(0.2)
             for command in read_recon_commands(control):
-                answer = await self._reconcile(command)
+                if command.op == "fallback":
+                    answer = await self._fallback(command)
+                else:
+                    answer = await self._reconcile(command)
                 answer_recon_command(control, command, answer)
+
+    async def _fallback(self, command: ReconCommand) -> dict[str, Any]:
+        """`livegate fallback paper|live`: the switch, or why it did not happen."""
+        try:
+            if command.action == "paper":
+                event = await fall_back_to_paper(
+                    self.gateway, command.who, command.why, command.command_id
+                )
+            elif command.action == "live":
+                event = await return_to_live(
+                    self.gateway, command.who, command.why, command.command_id
+                )
+            else:
+                raise ValueError(f"fallback to {command.action!r}: choose paper or live")
+        except (FallbackRefused, ValueError) as exc:
+            return {"ok": False, "error": str(exc)}
+        self.write_status()
+        return {"ok": True, "error": "", "venue": event.venue, "paper_book": event.paper_book}
 
     async def _reconcile(self, command: ReconCommand) -> dict[str, Any]:
         reconciler = self.reconciler or Reconciler(self.gateway, ReconConfig(settle_window=0))

@@ -14,11 +14,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from livegate.broker.adapter import BrokerAdapter
 from livegate.engine.gateway import Gateway
+from livegate.engine.order_book import OrderBook
 from livegate.model.decimals import ZERO
 from livegate.model.diffs import Diff, DiffKind, DiffStatus, Finding, Marker, Resolution, Severity
 from livegate.model.enums import Side
@@ -29,6 +31,8 @@ from livegate.model.events import (
     DiffResolved,
     LedgerAdjusted,
 )
+from livegate.model.ledger import Ledger
+from livegate.model.orders import Order
 from livegate.model.reports import OrderReport
 from livegate.recon.compare import BrokerView, LocalView, Tolerances, compare
 from livegate.recon.policy import ConflictPolicy
@@ -157,51 +161,16 @@ class Reconciler:
             return result
 
     async def _broker_view(self) -> BrokerView:
-        adapter = self.gateway.adapter
-        caps = adapter.capabilities
-        if not caps.lists_orders:
-            view = BrokerView(
-                (),
-                {},
-                (),
-                await adapter.account(),
-                blind_since_ns=self.gateway.connected_ns,
-                reports_account=caps.reports_account,
-            )
-            self._last_view = view
-            return view
-        open_orders = await adapter.open_orders()
-        listed = {r.client_order_id for r in open_orders} | {r.broker_order_id for r in open_orders}
-        statuses: dict[str, OrderReport | None] = {}
-        can_ask = adapter.capabilities.query_by_client_order_id
-        for order in self.gateway.book.open_orders():
-            if order.client_order_id in listed or order.broker_order_id in listed:
-                continue
-            if order.broker_order_id is None and not can_ask:
-                continue
-            if can_ask or order.broker_order_id is not None:
-                statuses[order.client_order_id] = await adapter.order_status(
-                    order.client_order_id, order.broker_order_id
-                )
-        view = BrokerView(
-            open_orders,
-            statuses,
-            await adapter.today_trades(),
-            await adapter.account(),
-            reports_account=caps.reports_account,
+        view = await broker_view(
+            self.gateway.adapter, self.gateway.book.open_orders(), self.gateway.connected_ns
         )
         self._last_view = view
         return view
 
     def _local_view(self) -> LocalView:
-        gateway = self.gateway
-        open_sells: dict[str, Decimal] = {}
-        for order in gateway.book.open_orders():
-            if order.side is Side.SELL:
-                open_sells[order.symbol] = open_sells.get(order.symbol, ZERO) + order.leaves_qty
-        return LocalView(
-            gateway.orders(), gateway.trades(), gateway.positions(), gateway.cash(), open_sells
-        )
+        """Only the venue in use: live and paper orders never meet in one reconciliation."""
+        book = self.gateway.book
+        return local_view(book, book.release.on_paper, book.ledger)
 
     def _findings(self, broker: BrokerView) -> list[Finding]:
         suppressed = {
@@ -325,3 +294,60 @@ class Reconciler:
                 hook(diff)
             except Exception:
                 log.exception("alert hook %r failed", hook)
+
+
+async def broker_view(
+    adapter: BrokerAdapter, ours_open: Iterable[Order], connected_ns: int
+) -> BrokerView:
+    """What `adapter`'s broker says now; our open orders it does not list are asked about."""
+    caps = adapter.capabilities
+    if not caps.lists_orders:
+        return BrokerView(
+            (),
+            {},
+            (),
+            await adapter.account(),
+            blind_since_ns=connected_ns,
+            reports_account=caps.reports_account,
+        )
+    open_orders = await adapter.open_orders()
+    listed = {r.client_order_id for r in open_orders} | {r.broker_order_id for r in open_orders}
+    statuses: dict[str, OrderReport | None] = {}
+    can_ask = caps.query_by_client_order_id
+    for order in list(ours_open):
+        if order.client_order_id in listed or order.broker_order_id in listed:
+            continue
+        if can_ask or order.broker_order_id is not None:
+            statuses[order.client_order_id] = await adapter.order_status(
+                order.client_order_id, order.broker_order_id
+            )
+    return BrokerView(
+        open_orders,
+        statuses,
+        await adapter.today_trades(),
+        await adapter.account(),
+        reports_account=caps.reports_account,
+    )
+
+
+def local_view(book: OrderBook, paper: bool, ledger: Ledger) -> LocalView:
+    """Our books for one venue: its orders, their fills, and that venue's ledger."""
+    on_paper = book.release.paper_orders
+    orders = [o for o in book.orders.values() if (o.client_order_id in on_paper) is paper]
+    mine = {o.client_order_id for o in orders}
+    open_sells: dict[str, Decimal] = {}
+    reserved = ZERO
+    for order in orders:
+        if not order.status.is_open:
+            continue
+        if order.side is Side.SELL:
+            open_sells[order.symbol] = open_sells.get(order.symbol, ZERO) + order.leaves_qty
+        elif order.price is not None:
+            reserved += order.leaves_qty * order.price
+    return LocalView(
+        [o.snapshot() for o in orders],
+        [f for f in book.fills if f.client_order_id in mine],
+        [p for p in ledger.positions.values() if p.quantity != 0],
+        ledger.balance(reserved),
+        open_sells,
+    )

@@ -26,7 +26,7 @@ import msgspec
 from livegate.broker.errors import BrokerRejected
 from livegate.journal.journal import Journal
 from livegate.journal.sqlite import SQLiteStore
-from livegate.model.account import AccountSnapshot
+from livegate.model.account import AccountSnapshot, Position
 from livegate.model.decimals import ZERO
 from livegate.model.enums import LiquiditySide, OrderStatus, OrderType, RejectReason, Side
 from livegate.model.enums import TimeInForce as Tif
@@ -74,12 +74,14 @@ class PaperDuplicate(msgspec.Struct, frozen=True, tag="paper_duplicate"):
     client_order_id: str
 
 
-class PaperFunded(msgspec.Struct, frozen=True, tag="paper_funded"):
-    """The account's opening cash: the first event of a paper book, so reopening
-    the book with another configuration cannot change its money."""
+class PaperFunded(msgspec.Struct, frozen=True, tag="paper_funded", omit_defaults=True):
+    """The account's opening cash (and positions, for a book that takes over from a
+    live broker): the first event of a paper book, so reopening the book with
+    another configuration cannot change its money."""
 
     cash: Decimal
     currency: str
+    positions: tuple[Position, ...] = ()
 
 
 class PaperForgotten(msgspec.Struct, frozen=True, tag="paper_forgotten"):
@@ -109,6 +111,8 @@ class PaperConfig:
 
     initial_cash: Decimal = Decimal(1_000_000)
     currency: str = "USD"
+    initial_positions: tuple[Position, ...] = ()  # a fallback book starts from the broker's
+    id_prefix: str = ""  # before order and trade ids: a fallback book's never meet the broker's
     fee_rate: Decimal = Decimal("0.0003")
     min_fee: Decimal = Decimal("1.00")
     displayed_liquidity: Decimal = Decimal(1_000)
@@ -143,11 +147,15 @@ class PaperBroker:
         """Rebuild the book from its log (a fresh broker if there is none)."""
         self.journal.open()
         if self.journal.last_seq == 0:
-            funding = PaperFunded(self.config.initial_cash, self.config.currency)
+            funding = PaperFunded(
+                self.config.initial_cash, self.config.currency, self.config.initial_positions
+            )
             self.journal.write_now([funding])
         for _, event in self.journal.replay():
             if isinstance(event, PaperFunded):
                 self.ledger = Ledger(event.currency, event.cash)
+                for held in event.positions:
+                    self.ledger.set_position(held.symbol, held.quantity, held.avg_price)
             elif isinstance(event, PaperOrder):
                 self.orders[event.broker_order_id] = event
                 self.by_client_id[event.client_order_id] = event.broker_order_id
@@ -233,7 +241,7 @@ class PaperBroker:
         ):
             raise BrokerRejected(f"no quote for {intent.symbol}", RejectReason.NO_LIQUIDITY)
         number = self.next_order_no
-        boid = f"P{number:09d}"
+        boid = f"{self.config.id_prefix}P{number:09d}"
         self.next_order_no += 1
         order = PaperOrder(
             boid,
@@ -347,7 +355,7 @@ class PaperBroker:
             price,
             order.client_order_id,
             order.broker_order_id,
-            f"T{len(self.trades) + 1:09d}",
+            f"{self.config.id_prefix}T{len(self.trades) + 1:09d}",
             order.symbol,
             order.side,
             fee,
