@@ -39,11 +39,21 @@ def sim_broker_command(
         bool,
         typer.Option("--forget-open-orders", help="Start without the open orders (lost state)."),
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Refuse unknown symbols, off-tick prices and buys beyond the cash."
+        ),
+    ] = False,
 ) -> None:
     """Run the simulated broker on 127.0.0.1 (protocol: docs/sim-broker.md).
 
     Prints one JSON line with its ports once it listens. Stops on SIGTERM or Ctrl-C.
     """
+    from decimal import Decimal
+
+    from livegate.broker.paper import PaperConfig
+    from livegate.model.samples import DEMO_START_PRICES
     from livegate.sim import SimBroker
 
     if keys_file is not None:
@@ -54,7 +64,16 @@ def sim_broker_command(
         fail(f"no API keys: use --keys-file or set {KEYS_VARIABLE}")
 
     async def run() -> None:
-        broker = SimBroker(directory, keys, environment, heartbeat_interval=heartbeat)
+        paper = None
+        if strict:  # the demo market, checked as a real broker checks it
+            paper = PaperConfig(
+                initial_cash=Decimal(10_000_000),
+                displayed_liquidity=Decimal(10) ** 6,
+                listed=frozenset(DEMO_START_PRICES),
+                tick_size=Decimal("0.01"),
+                check_funds=True,
+            )
+        broker = SimBroker(directory, keys, environment, paper, heartbeat_interval=heartbeat)
         await broker.start(port, control_port, forget_open_orders)
         print(json.dumps({"port": broker.port, "control_port": broker.control_port}), flush=True)
         stop = asyncio.Event()

@@ -25,8 +25,12 @@ class SimProcess:
         self.port = 0
         self.control_port = 0
         self.process: subprocess.Popen[bytes] | None = None
+        self.strict = False
 
-    def start(self, forget_open_orders: bool = False) -> None:
+    def start(self, forget_open_orders: bool = False, strict: bool | None = None) -> None:
+        """Start it (again, on the same ports once chosen); `strict` sticks across restarts."""
+        if strict is not None:
+            self.strict = strict
         command = [
             sys.executable, "-m", "livegate", "sim-broker",
             "--dir", str(self.directory),
@@ -35,6 +39,8 @@ class SimProcess:
         ]  # fmt: skip
         if forget_open_orders:
             command.append("--forget-open-orders")
+        if self.strict:
+            command.append("--strict")
         env = {**os.environ, "LIVEGATE_SIM_BROKER_KEYS": self.key}
         self.process = spawn(
             command,

@@ -350,6 +350,18 @@ class OrderBook(FillAccounting):
         cum = report.cum_qty
         if cum is None and report.status is S.FILLED:
             cum = order.quantity  # FILLED is all of it: fills we lack are a gap to close
+        if cum is not None and cum < order.reported_cum_qty:
+            # Backwards: an older report arriving late, or a broker miscounting. Either
+            # way it changes nothing but a move to an end state, which it may still say.
+            self.on_anomaly(
+                Anomalies.STALE_REPORT,
+                order.client_order_id,
+                f"cumulative quantity {cum} after {order.reported_cum_qty}",
+            )
+            if not report.status.is_terminal:
+                if bound:
+                    self.on_change(order, None)
+                return
         if cum is not None and cum > order.reported_cum_qty:
             order.reported_cum_qty = cum
             self.attention.add(order.client_order_id)

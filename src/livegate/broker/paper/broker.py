@@ -113,6 +113,10 @@ class PaperConfig:
     currency: str = "USD"
     initial_positions: tuple[Position, ...] = ()  # a fallback book starts from the broker's
     id_prefix: str = ""  # before order and trade ids: a fallback book's never meet the broker's
+    # A stricter broker, as real ones are (and certify expects them to be):
+    listed: frozenset[str] | None = None  # the symbols it takes; others UNKNOWN_SYMBOL
+    tick_size: Decimal | None = None  # limit prices off this tick: TICK_SIZE
+    check_funds: bool = False  # a buy beyond the available cash: INSUFFICIENT_FUNDS
     fee_rate: Decimal = Decimal("0.0003")
     min_fee: Decimal = Decimal("1.00")
     displayed_liquidity: Decimal = Decimal(1_000)
@@ -235,6 +239,7 @@ class PaperBroker:
                 f"duplicate client order id {intent.client_order_id}",
                 RejectReason.DUPLICATE_CLIENT_ORDER_ID,
             )
+        self._refuse_if_invalid(intent)
         quote = self.quotes.get(intent.symbol)
         if intent.order_type is OrderType.MARKET and (
             quote is None or (quote.ask if intent.side is Side.BUY else quote.bid) is None
@@ -265,6 +270,24 @@ class PaperBroker:
             else:
                 self.resting.setdefault(order.symbol, []).append(order)
         return boid
+
+    def _refuse_if_invalid(self, intent: OrderIntent) -> None:
+        cfg = self.config
+        if cfg.listed is not None and intent.symbol not in cfg.listed:
+            raise BrokerRejected(f"unknown symbol {intent.symbol}", RejectReason.UNKNOWN_SYMBOL)
+        price = intent.price
+        if cfg.tick_size is not None and price is not None and price % cfg.tick_size:
+            raise BrokerRejected(f"price {price} is off the tick {cfg.tick_size}",
+                                 RejectReason.TICK_SIZE)  # fmt: skip
+        if cfg.check_funds and intent.side is Side.BUY:
+            quote = self.quotes.get(intent.symbol)
+            value_price = price if price is not None else (quote.ask if quote else None)
+            available = self.account().available
+            if value_price is not None and intent.quantity * value_price > available:
+                raise BrokerRejected(
+                    f"{intent.quantity} x {value_price} exceeds available cash {available}",
+                    RejectReason.INSUFFICIENT_FUNDS,
+                )
 
     def cancel(self, client_order_id: str, broker_order_id: str | None) -> None:
         order = self.find(client_order_id, broker_order_id)
