@@ -23,12 +23,16 @@ from typing import Any
 
 from livegate.broker.adapter import Capabilities
 from livegate.broker.errors import BrokerAuthError, BrokerRejected, UnknownOutcome
+from livegate.drills.certify import CertifyEnv, NotApplicable, Target
 from livegate.model import (
     AccountSnapshot,
     BrokerReport,
+    Instrument,
+    InstrumentRegistry,
     OrderIntent,
     OrderReport,
     OrderStatus,
+    Position,
     RejectReason,
     Side,
     TradeReport,
@@ -41,26 +45,42 @@ from livegate.model import (
 # --------------------------------------------------------------------------
 
 
+class ToyVendorServer:
+    """The vendor's side: orders, executions and the account live here, not in the
+    SDK client, so they outlive a reconnect or a restart of our process."""
+
+    def __init__(self, cash: str = "1000000") -> None:
+        self.ids = itertools.count(1000)
+        self.execs = itertools.count(1)
+        self.orders: dict[int, dict[str, Any]] = {}
+        self.executions: list[dict[str, Any]] = []
+        self.cash = Decimal(cash)
+        self.positions: dict[str, tuple[int, Decimal]] = {}  # symbol -> quantity, average
+        self.client: ToyVendorSDK | None = None  # the session callbacks go to
+        self.lock = threading.Lock()
+
+
 class ToyVendorSDK:
-    def __init__(self, api_key: str) -> None:
+    def __init__(self, api_key: str, server: ToyVendorServer | None = None) -> None:
         self.api_key = api_key
+        self.server = server or ToyVendorServer()
         self.on_order_update: Callable[[dict[str, Any]], None] = lambda _: None
         self.on_execution: Callable[[dict[str, Any]], None] = lambda _: None
-        self._ids = itertools.count(1000)
-        self._execs = itertools.count(1)
-        self._orders: dict[int, dict[str, Any]] = {}
-        self._lock = threading.Lock()
 
     def login(self) -> bool:
-        return self.api_key == "demo-key"
+        if self.api_key != "demo-key":
+            return False
+        self.server.client = self  # the newest session gets the callbacks
+        return True
 
     def send_order(self, ref: str, symbol: str, side: str, qty: int, price: str) -> int:
         """Returns the vendor's order id at once; fills come later on its thread."""
         if qty > 10_000:
             raise ValueError("E1002 quantity exceeds account limit")
-        with self._lock:
-            order_id = next(self._ids)
-            self._orders[order_id] = {
+        server = self.server
+        with server.lock:
+            order_id = next(server.ids)
+            server.orders[order_id] = {
                 "id": order_id,
                 "ref": ref,
                 "symbol": symbol,
@@ -74,35 +94,67 @@ class ToyVendorSDK:
         return order_id
 
     def cancel_order(self, order_id: int) -> None:
-        with self._lock:
-            order = self._orders.get(order_id)
+        with self.server.lock:
+            order = self.server.orders.get(order_id)
             if order is None or order["state"] != "OPEN":
                 raise ValueError(f"E2001 order {order_id} not cancellable")
             order["state"] = "CXL"
-        self.on_order_update(dict(order))
+        self._tell("on_order_update", dict(order))
 
     def query_orders(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(o) for o in self._orders.values()]
+        with self.server.lock:
+            return [dict(o) for o in self.server.orders.values()]
+
+    def query_executions(self) -> list[dict[str, Any]]:
+        with self.server.lock:
+            return [dict(e) for e in self.server.executions]
+
+    def query_account(self) -> dict[str, Any]:
+        with self.server.lock:
+            reserved = sum(
+                (o["qty"] - o["filled"]) * Decimal(o["price"])
+                for o in self.server.orders.values()
+                if o["state"] == "OPEN" and o["side"] == "B"
+            )
+            return {
+                "cash": str(self.server.cash),
+                "available": str(self.server.cash - reserved),  # open buys hold cash
+                "positions": dict(self.server.positions),
+            }
 
     def _execute(self, order_id: int) -> None:
         # The toy market fills half of every order, then leaves the rest open.
-        with self._lock:
-            order = self._orders[order_id]
-            if order["state"] != "OPEN":
-                return
+        server = self.server
+        with server.lock:
+            order = server.orders[order_id]
             qty = order["qty"] // 2
+            if order["state"] != "OPEN" or qty == 0:
+                return
             order["filled"] += qty
+            sign = 1 if order["side"] == "B" else -1
+            commission, price = Decimal("0.50"), Decimal(order["price"])
+            held, average = server.positions.get(order["symbol"], (0, Decimal(0)))
+            if held == 0 or (held > 0) == (sign > 0):  # opening or adding: a new average
+                average = (abs(held) * average + qty * price) / (abs(held) + qty)
+            server.positions[order["symbol"]] = (held + sign * qty, average)
+            server.cash -= sign * qty * price + commission
             execution = {
-                "exec_id": f"X{next(self._execs)}",
+                "exec_id": f"X{next(server.execs)}",
                 "order_id": order_id,
                 "ref": order["ref"],
                 "qty": qty,
                 "price": order["price"],
-                "commission": "0.50",
+                "commission": str(commission),
             }
-        self.on_execution(execution)
-        self.on_order_update(dict(order))
+            server.executions.append(execution)
+        self._tell("on_execution", execution)
+        self._tell("on_order_update", dict(order))
+
+    def _tell(self, callback: str, data: dict[str, Any]) -> None:
+        """The vendor calls back the session logged in now (a dropped one hears nothing)."""
+        client = self.server.client
+        if client is not None:
+            getattr(client, callback)(data)
 
 
 # --------------------------------------------------------------------------
@@ -123,8 +175,8 @@ class VendorSDKAdapter:
     # cancels need its own id: the gateway compensates for all three.
     capabilities = Capabilities()
 
-    def __init__(self, api_key: str) -> None:
-        self.sdk = ToyVendorSDK(api_key)
+    def __init__(self, api_key: str, server: ToyVendorServer | None = None) -> None:
+        self.sdk = ToyVendorSDK(api_key, server)
         self._queue: asyncio.Queue[BrokerReport | None] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -182,10 +234,19 @@ class VendorSDKAdapter:
         return [self._order_report(o) for o in orders if o["state"] == "OPEN"]
 
     async def today_trades(self) -> Sequence[TradeReport]:
-        return []  # this SDK cannot list executions; the gateway relies on the stream
+        executions = await asyncio.to_thread(self.sdk.query_executions)
+        return [self._trade_report(e) for e in executions]
 
     async def account(self) -> AccountSnapshot:
-        return AccountSnapshot("toy", "USD", Decimal(1_000_000), Decimal(1_000_000))
+        state = await asyncio.to_thread(self.sdk.query_account)
+        positions = tuple(
+            Position(symbol, Decimal(qty), average)
+            for symbol, (qty, average) in state["positions"].items()
+            if qty
+        )
+        return AccountSnapshot(
+            "toy", "USD", Decimal(state["cash"]), Decimal(state["available"]), positions
+        )
 
     async def reports(self) -> AsyncIterator[BrokerReport]:
         while (report := await self._queue.get()) is not None:
@@ -220,10 +281,43 @@ class VendorSDKAdapter:
         )
 
 
+# --------------------------------------------------------------------------
+# Certification: `livegate certify examples/vendor_sdk_adapter.py:certify_target`
+# --------------------------------------------------------------------------
+_SERVERS: dict[Path, ToyVendorServer] = {}  # one vendor account per certification scenario
+
+
+class ToyMarket:
+    """How certify trades here. The toy market fills by itself and takes no quotes,
+    so the scenarios that need to move prices say "not applicable"."""
+
+    symbol = "AAPL"
+    mid = Decimal("190.00")
+    tick = Decimal("0.01")
+
+    async def quote(self, bid: Decimal, ask: Decimal, size: Decimal | None = None) -> None:
+        raise NotApplicable("the toy market fills half of each order by itself; no quotes")
+
+    async def throttle(self, on: bool) -> bool:
+        return False
+
+
+def certify_target(env: CertifyEnv) -> Target:
+    server = _SERVERS.setdefault(env.directory, ToyVendorServer())
+    key = "not-the-key" if env.bad_credentials else "demo-key"
+    return Target(
+        VendorSDKAdapter(key, server),
+        ToyMarket(),
+        InstrumentRegistry([Instrument("AAPL", Decimal("0.01"))]),
+        checks_funds=True,  # E1002: beyond the account limit
+        order_types=("LIMIT",),
+    )
+
+
 async def main(directory: Path) -> None:
     from livegate.engine import Gateway
     from livegate.journal import Journal, SQLiteStore
-    from livegate.model import Instrument, InstrumentRegistry, OrderRequest
+    from livegate.model import OrderRequest
 
     gateway = Gateway(
         VendorSDKAdapter("demo-key"),

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from livegate.drills.certify.harness import Bench, NotApplicable
-from livegate.drills.certify.scenarios import WORKING, fill, mixed_flow, quote, request, rest
+from livegate.drills.certify.scenarios import WORKING, fill, mixed_flow, request, rest
 from livegate.model.enums import OrderStatus, TradingState
 from livegate.model.instrument import Instrument, InstrumentRegistry
 from livegate.model.orders import OrderRequest
@@ -196,7 +196,6 @@ def stream_fault(kind: str) -> Callable[[Bench], Awaitable[None]]:
         else:
             faults.delay = 0.05
         await mixed_flow(b)
-        await quote(b)
         await b.verdict(settle=15)
 
     return run

@@ -177,14 +177,21 @@ class Bench:
             self.check("our books equal the broker's", False, "the gateway is not connected")
             return
         findings: list[str] = []
+        foreign: list[str] = []
         for _ in range(3):  # a report in flight settles within a moment
             theirs = await broker_view(g.adapter, g.book.open_orders(), g.connected_ns)
+            foreign = sorted(
+                {r.client_order_id for r in (*theirs.open_orders, *theirs.trades)
+                 if r.client_order_id and r.client_order_id not in g.book.orders}
+            )  # fmt: skip
             ours = local_view(g.book, False, g.book.ledger)
             found = compare(ours, theirs, Tolerances())
             findings = [f"{f.kind.value} {f.marker.value} {f.subject}: {f.detail}" for f in found]
-            if not findings:
+            if not findings and not foreign:
                 break
             await asyncio.sleep(0.3)
+        self.check("the broker holds no order under an id we never sent", not foreign,
+                   ", ".join(foreign[:5]))  # fmt: skip
         self.check("our books equal the broker's", not findings, "; ".join(findings[:5]))
 
     def seqs(self, *client_order_ids: str) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import importlib.util
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,12 +63,26 @@ class Certificate:
 
 
 def load_factory(spec: str) -> Factory:
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"{spec!r}: expected MODULE:FACTORY")
+    """`MODULE:FACTORY` (importable, or from the current folder) or `PATH.py:FACTORY`."""
+    where, _, attr = spec.rpartition(":")
+    if not where or not attr:
+        raise ValueError(f"{spec!r}: expected MODULE:FACTORY or PATH.py:FACTORY")
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+        if where.endswith(".py"):
+            path = Path(where)
+            if not path.is_file():
+                raise ValueError(f"{spec!r}: no such file {path}")
+            loaded = importlib.util.spec_from_file_location(path.stem, path)
+            assert loaded is not None and loaded.loader is not None
+            module = importlib.util.module_from_spec(loaded)
+            sys.modules[path.stem] = module
+            loaded.loader.exec_module(module)
+        else:
+            if "" not in sys.path and str(Path.cwd()) not in sys.path:
+                sys.path.insert(0, str(Path.cwd()))  # as `python -m` would
+            module = importlib.import_module(where)
+        factory = getattr(module, attr)
+    except (ImportError, AttributeError, SyntaxError) as exc:
         raise ValueError(f"{spec!r}: {exc}") from None
     if not callable(factory):
         raise ValueError(f"{spec!r} is not callable")

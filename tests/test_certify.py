@@ -1,0 +1,125 @@
+"""`livegate certify`: every adapter livegate ships passes, and each broken adapter of the
+gallery fails, naming the scenario and the evidence. A kit that passes a broken adapter
+is the defect this exists to prevent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from livegate.drills.certify.runner import FAILED, NOT_APPLICABLE, PASSED, Certificate, certify
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "COLUMNS": "40", "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}"}
+
+
+def run(spec: str, directory: Path, only: set[str] | None = None) -> Certificate:
+    return asyncio.run(certify(spec, directory, only))
+
+
+def outcomes(certificate: Certificate) -> dict[str, str]:
+    return {o.id: o.status for o in certificate.outcomes}
+
+
+@pytest.mark.parametrize(
+    ("spec", "not_applicable"),
+    [
+        (
+            "livegate.drills.certify.shipped:paper",
+            {"session.bad-key", "rejects.throttling"},
+        ),
+        ("livegate.drills.certify.shipped:sim", set()),
+    ],
+)
+def test_every_shipped_adapter_passes_the_whole_matrix(
+    spec: str, not_applicable: set[str], tmp_path: Path
+) -> None:
+    certificate = run(spec, tmp_path)
+    failed = {o.id: o.detail for o in certificate.outcomes if o.status == FAILED}
+    assert not failed
+    assert certificate.passed
+    na = {o.id for o in certificate.outcomes if o.status == NOT_APPLICABLE}
+    assert na == not_applicable  # each with its reason, never counted as passed
+    assert all(o.detail for o in certificate.outcomes if o.status == NOT_APPLICABLE)
+    assert len(certificate.outcomes) >= 28
+    print(f"certify {spec}: {certificate.seconds:.1f}s")
+
+
+def test_the_worked_example_passes_with_what_it_cannot_do_not_applicable(tmp_path: Path) -> None:
+    certificate = run(f"{ROOT / 'examples' / 'vendor_sdk_adapter.py'}:certify_target", tmp_path)
+    assert certificate.passed, [o.detail for o in certificate.outcomes if o.status == FAILED]
+    status = outcomes(certificate)
+    assert status["orders.market"] == NOT_APPLICABLE  # it takes limit orders only
+    assert status["rejects.insufficient-funds"] == PASSED
+    assert status["ambiguous.lost-place-answer"] == PASSED  # resolved from its order list
+
+
+GALLERY = {
+    # broken adapter: (a scenario that must fail, words its evidence must hold)
+    "resends_under_new_id": ("orders.limit-buy", "an id we never sent: LG"),
+    "drops_fills_on_reconnect": ("recovery.missed-while-down", "position quantity differs"),
+    "cumulative_goes_backwards": ("orders.partial-then-full", "STALE_REPORT"),
+    "cancel_not_idempotent": ("orders.cancel-finished", "KeyError"),
+    "forgets_ids_on_restart": ("recovery.restart-open-orders", "can be cancelled"),
+    "network_error_after_sending": ("orders.limit-buy", "the broker still has it working"),
+    "fill_twice_under_two_ids": ("orders.market", "OVERFILL"),
+}
+
+
+@pytest.mark.parametrize("broken", sorted(GALLERY))
+def test_certify_fails_each_broken_adapter_naming_the_scenario_and_evidence(
+    broken: str, tmp_path: Path
+) -> None:
+    scenario, words = GALLERY[broken]
+    certificate = run(f"tests.broken_adapters:{broken}", tmp_path)
+    assert not certificate.passed
+    failed = {o.id: o for o in certificate.outcomes if o.status == FAILED}
+    assert scenario in failed, sorted(failed)
+    assert words in failed[scenario].detail, failed[scenario].detail
+    assert failed[scenario].evidence  # the client ids (and journal seqs) to look at
+
+
+def test_the_command_writes_json_junit_and_html_and_leaves_evidence(tmp_path: Path) -> None:
+    from .helpers import paper_gateway
+
+    data = tmp_path / "desk"
+    data.mkdir()
+
+    async def start_and_stop() -> None:
+        gateway, _ = paper_gateway(data)
+        gateway.config.control_dir = data / "control"
+        await gateway.start()
+        await gateway.stop()
+
+    asyncio.run(start_and_stop())
+    result = subprocess.run(
+        [sys.executable, "-m", "livegate", "certify", "tests.broken_adapters:cancel_not_idempotent",
+         "--only", "orders", "--report", "report", "--evidence", "desk"],
+        cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "FAIL orders.cancel-finished" in result.stdout
+    assert "certify FAIL" in result.stdout and "ERROR" not in result.stdout + result.stderr
+    report = json.loads((tmp_path / "report" / "certify.json").read_text())
+    assert report["passed"] is False and report["adapter"] == "paper"
+    assert {o["group"] for o in report["outcomes"]} == {"orders"}
+    suite = ET.parse(tmp_path / "report" / "certify-junit.xml").getroot()
+    failures = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert failures == ["orders.cancel-finished"]
+    assert "FAIL" in (tmp_path / "report" / "certify.html").read_text()
+
+    asyncio.run(start_and_stop())  # the gateway journals the certificate, for the gate
+    from livegate.journal.sqlite import events_of_kinds
+
+    evidence = events_of_kinds(data / "journal.sqlite", "evidence")
+    assert [(e.kind, e.passed) for e in evidence] == [("certify", False)]  # type: ignore[union-attr]
+    bad = subprocess.run([sys.executable, "-m", "livegate", "certify", "no.such:it"],
+                         cwd=tmp_path, env=ENV, capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ")
