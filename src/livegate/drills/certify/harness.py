@@ -180,10 +180,9 @@ class Bench:
         foreign: list[str] = []
         for _ in range(3):  # a report in flight settles within a moment
             theirs = await broker_view(g.adapter, g.book.open_orders(), g.connected_ns)
-            foreign = sorted(
-                {r.client_order_id for r in (*theirs.open_orders, *theirs.trades)
-                 if r.client_order_id and r.client_order_id not in g.book.orders}
-            )  # fmt: skip
+            named = [r.client_order_id for r in theirs.open_orders]
+            named += [t.client_order_id for t in theirs.trades]
+            foreign = sorted({c for c in named if c and c not in g.book.orders})
             ours = local_view(g.book, False, g.book.ledger)
             found = compare(ours, theirs, Tolerances())
             findings = [f"{f.kind.value} {f.marker.value} {f.subject}: {f.detail}" for f in found]
