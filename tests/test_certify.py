@@ -52,6 +52,28 @@ def test_every_shipped_adapter_passes_the_whole_matrix(
     print(f"certify {spec}: {certificate.seconds:.1f}s")
 
 
+def test_the_fix_adapter_passes_against_ordermatch_with_its_limits_not_applicable(
+    tmp_path: Path,
+) -> None:
+    from livegate.drills.ordermatch import OrderMatchMissing, find_binary
+
+    try:
+        find_binary(tmp_path / "binary-check")
+    except OrderMatchMissing as exc:
+        if os.environ.get("CI"):
+            raise  # CI installs it: missing there is a failure, not a skip
+        pytest.skip(str(exc))
+    certificate = run("livegate.drills.certify.shipped_fix:fix", tmp_path)
+    assert certificate.passed, [o.detail for o in certificate.outcomes if o.status == FAILED]
+    status = outcomes(certificate)
+    for scenario in ("rejects.off-tick", "orders.market", "session.bad-key"):
+        assert status[scenario] == NOT_APPLICABLE  # what ordermatch cannot do, with reasons
+    for scenario in ("recovery.missed-while-down", "ambiguous.lost-place-answer",
+                     "recovery.restart-open-orders", "orders.partial-then-full"):  # fmt: skip
+        assert status[scenario] == PASSED
+    print(f"certify fix: {certificate.seconds:.1f}s")
+
+
 def test_the_worked_example_passes_with_what_it_cannot_do_not_applicable(tmp_path: Path) -> None:
     certificate = run(f"{ROOT / 'examples' / 'vendor_sdk_adapter.py'}:certify_target", tmp_path)
     assert certificate.passed, [o.detail for o in certificate.outcomes if o.status == FAILED]

@@ -127,11 +127,15 @@ class FaultyAdapter:
                     for late in batch:
                         yield late
                     continue
-                if dropped in done:
-                    # The line is cut: our side of the stream ends. The broker (and the
-                    # adapter's own state) lives on, as it does when a network drops.
-                    following.cancel()
-                    return
+                if dropped in done and following not in done:
+                    abort = getattr(self.inner, "abort", None)
+                    if abort is None:
+                        # An in-process broker: our side of the stream ends, the broker
+                        # (and the adapter's state) lives on, as when a network drops.
+                        following.cancel()
+                        return
+                    abort()  # a network adapter: cut its socket; its stream ends by itself
+                    dropped = asyncio.ensure_future(asyncio.Event().wait())
                 try:
                     report = following.result()
                     following = None

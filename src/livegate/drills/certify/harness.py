@@ -23,6 +23,7 @@ from livegate.drills.certify.target import CertifyEnv, Factory, Target, TestMark
 from livegate.engine import Gateway, GatewayConfig
 from livegate.engine.anomalies import REFUSED_REPORTS, Anomalies
 from livegate.journal import Journal, SQLiteStore
+from livegate.model.diffs import Marker
 from livegate.model.enums import OrderStatus
 from livegate.model.instrument import InstrumentRegistry
 from livegate.recon.compare import Tolerances, compare
@@ -178,6 +179,7 @@ class Bench:
             return
         findings: list[str] = []
         foreign: list[str] = []
+        unverifiable: list[str] = []
         for _ in range(3):  # a report in flight settles within a moment
             theirs = await broker_view(g.adapter, g.book.open_orders(), g.connected_ns)
             named = [r.client_order_id for r in theirs.open_orders]
@@ -185,13 +187,19 @@ class Bench:
             foreign = sorted({c for c in named if c and c not in g.book.orders})
             ours = local_view(g.book, False, g.book.ledger)
             found = compare(ours, theirs, Tolerances())
-            findings = [f"{f.kind.value} {f.marker.value} {f.subject}: {f.detail}" for f in found]
+            # UNVERIFIED: a broker that cannot be asked (a plain FIX session) left an
+            # order unconfirmed by a reconnect. Not a difference: nothing to compare.
+            unverifiable = [f.subject for f in found if f.marker is Marker.UNVERIFIED]
+            findings = [f"{f.kind.value} {f.marker.value} {f.subject}: {f.detail}"
+                        for f in found if f.marker is not Marker.UNVERIFIED]  # fmt: skip
             if not findings and not foreign:
                 break
             await asyncio.sleep(0.3)
         self.check("the broker holds no order under an id we never sent", not foreign,
                    ", ".join(foreign[:5]))  # fmt: skip
-        self.check("our books equal the broker's", not findings, "; ".join(findings[:5]))
+        note = f" (cannot be asked about: {', '.join(unverifiable)})" if unverifiable else ""
+        self.check("our books equal the broker's", not findings,
+                   "; ".join(findings[:5]) + note)  # fmt: skip
 
     def seqs(self, *client_order_ids: str) -> str:
         """Journal sequence numbers of these orders' events, as evidence."""

@@ -115,7 +115,9 @@ async def certify(
         time.time_ns(),
     )
     if probe.close is not None:
-        probe.close()
+        closing = probe.close()
+        if asyncio.iscoroutine(closing):
+            await closing
     started = time.monotonic()
     for scenario in matrix(probe.time_in_force):
         if only and scenario.group not in only and scenario.id not in only:
