@@ -311,6 +311,7 @@ def certify_target(env: CertifyEnv) -> Target:
         InstrumentRegistry([Instrument("AAPL", Decimal("0.01"))]),
         checks_funds=True,  # E1002: beyond the account limit
         order_types=("LIMIT",),
+        reachable_from_another_process=False,  # the toy vendor lives in this process
     )
 
 

@@ -3,11 +3,17 @@ stream, end-of-day reconciliation and the kill switch."""
 
 from __future__ import annotations
 
+import asyncio
+import random
+import signal
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from livegate.drills.certify.harness import Bench, NotApplicable
 from livegate.drills.certify.scenarios import WORKING, fill, mixed_flow, request, rest
+from livegate.drills.children import spawn
 from livegate.model.enums import OrderStatus, TradingState
 from livegate.model.events import SubmitUnknown
 from livegate.model.instrument import Instrument, InstrumentRegistry
@@ -202,3 +208,36 @@ def stream_fault(kind: str) -> Callable[[Bench], Awaitable[None]]:
         await b.verdict(settle=15)
 
     return run
+
+
+async def sigkill(b: Bench) -> None:
+    """The gateway process killed mid-stream three times, restarted on the same journal."""
+    if not b.spec:
+        raise NotApplicable("the factory was given as an object: a child process cannot build it")
+    target = b.build()  # the broker (or its handle) lives in this process
+    if target.market is None:
+        raise NotApplicable("the target has no test market to trade in")
+    if not target.reachable_from_another_process:
+        raise NotApplicable("its broker lives in this process: a killed process takes it along")
+    rng = random.Random(5)
+    for cycle in range(3):
+        child = spawn(
+            [sys.executable, "-m", "livegate.drills.certify.child", b.spec, str(b.directory),
+             str(cycle)],
+            stdout=subprocess.PIPE, stderr=(b.directory / "child.log").open("ab"),
+        )  # fmt: skip
+        assert child.stdout is not None
+        ready = await asyncio.to_thread(child.stdout.readline)
+        if ready.strip() != b"ready":
+            child.kill()
+            child.wait()
+            b.check(f"the gateway process starts (cycle {cycle + 1})", False,
+                    (b.directory / "child.log").read_text()[-500:])  # fmt: skip
+            return
+        await asyncio.sleep(rng.uniform(0.3, 0.8))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    g = await b.start()
+    b.check("restarted after three SIGKILLs", g.ready)
+    b.note(f"{len(g.book.orders)} orders across the killed processes")
+    await b.verdict(settle=20)

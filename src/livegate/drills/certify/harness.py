@@ -73,6 +73,7 @@ class Bench:
     factory: Factory
     directory: Path
     settings: dict[str, object] = field(default_factory=dict)
+    spec: str = ""  # MODULE:FACTORY, for a child process to build the same target
     checks: list[Check] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
     gateway: Gateway | None = None

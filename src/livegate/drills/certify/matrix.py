@@ -149,6 +149,12 @@ def matrix(time_in_force: tuple[str, ...] = ("DAY",)) -> list[Scenario]:
             "slow reports: books still equal",
             f.stream_fault("delayed"),
         ),
+        Scenario(
+            "faults.sigkill",
+            "faults",
+            "the gateway SIGKILLed mid-stream three times: sent once, fills once, books equal",
+            f.sigkill,
+        ),
     ]
 
 

@@ -122,7 +122,7 @@ async def certify(
     for scenario in matrix(probe.time_in_force):
         if only and scenario.group not in only and scenario.id not in only:
             continue
-        outcome = await run_scenario(scenario, made, directory / scenario.id, settings)
+        outcome = await run_scenario(scenario, made, directory / scenario.id, settings, spec)
         certificate.outcomes.append(outcome)
         if progress is not None:
             progress(outcome)
@@ -131,9 +131,13 @@ async def certify(
 
 
 async def run_scenario(
-    scenario: Scenario, factory: Factory, directory: Path, settings: dict[str, object] | None
+    scenario: Scenario,
+    factory: Factory,
+    directory: Path,
+    settings: dict[str, object] | None,
+    spec: str = "",
 ) -> Outcome:
-    bench = Bench(factory, directory, dict(settings or {}))
+    bench = Bench(factory, directory, dict(settings or {}), spec=spec)
     directory.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     status, detail = PASSED, ""

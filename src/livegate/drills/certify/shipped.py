@@ -8,6 +8,7 @@ moves prices in the test environment.
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
@@ -76,20 +77,32 @@ _RUNNING: dict[Path, SimProcess] = {}
 
 
 def sim(env: CertifyEnv) -> Target:
-    """A sim broker per certification folder, started once, reused by restarts."""
+    """A sim broker per certification folder: started once, found again by a restart,
+    in this process or another (its ports and key are kept in the folder)."""
+    handoff = env.directory / "sim.json"
     process = _RUNNING.get(env.directory)
+    owned = process is not None
+    if process is None and handoff.exists():  # another process started it: attach
+        saved = json.loads(handoff.read_text())
+        process = SimProcess(env.directory / "sim", saved["key"])
+        process.port, process.control_port = saved["port"], saved["control_port"]
     if process is None:
         (env.directory / "sim").mkdir(parents=True, exist_ok=True)
         process = SimProcess(env.directory / "sim", f"lg_sim_{secrets.token_hex(12)}")
         process.start(strict=True)
         _RUNNING[env.directory] = process
+        owned = True
+        handoff.write_text(json.dumps(
+            {"port": process.port, "control_port": process.control_port, "key": process.key}
+        ))  # fmt: skip
     key = f"lg_sim_{secrets.token_hex(12)}" if env.bad_credentials else process.key
     adapter = SimAdapter("127.0.0.1", process.port, Secret(key), "sim")
 
     def close() -> None:
-        running = _RUNNING.pop(env.directory, None)
+        running = _RUNNING.pop(env.directory, None) if owned else None
         if running is not None:
             running.stop()
+            handoff.unlink(missing_ok=True)
 
     return Target(
         adapter,

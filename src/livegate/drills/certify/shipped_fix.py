@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -83,18 +84,26 @@ class SellerMarket:
 def fix(env: CertifyEnv) -> Target | None:
     if env.bad_credentials:
         return None  # ordermatch drops an unknown session: there is no key to refuse
+    handoff = env.directory / "ordermatch.json"
     running = _RUNNING.get(env.directory)  # a restart finds the same exchange and market
+    owned = running is not None
+    if running is None and handoff.exists():  # started by another process: attach
+        exchange = OrderMatch(env.directory / "ordermatch", json.loads(handoff.read_text()))
+        running = (exchange, SellerMarket(exchange, env.directory))
     if running is None:
         (env.directory / "ordermatch").mkdir(parents=True, exist_ok=True)
         exchange = OrderMatch(env.directory / "ordermatch")
         exchange.start()
         running = _RUNNING[env.directory] = (exchange, SellerMarket(exchange, env.directory))
+        owned = True
+        handoff.write_text(json.dumps(exchange.port))
     exchange, market = running
 
     async def close() -> None:
-        if _RUNNING.pop(env.directory, None) is not None:
-            await market.close()
+        await market.close()
+        if owned and _RUNNING.pop(env.directory, None) is not None:
             exchange.stop()
+            handoff.unlink(missing_ok=True)
 
     return Target(
         FixAdapter(_session(exchange, env.directory, "BUYER")),

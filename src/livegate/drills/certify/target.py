@@ -61,6 +61,9 @@ class Target:
     order_types: tuple[str, ...] = ("LIMIT", "MARKET")
     time_in_force: tuple[str, ...] = ("DAY",)
     close: Callable[[], object] | None = None  # called after the run (a broker it started)
+    # A target built in another process reaches the same broker account (False for a
+    # broker that lives in this process's memory): needed to SIGKILL a gateway process.
+    reachable_from_another_process: bool = True
 
 
 Factory = Callable[[CertifyEnv], "Target | BrokerAdapter | None"]
