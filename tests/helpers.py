@@ -142,3 +142,17 @@ async def settle(gateway: Gateway, rounds: int = 3) -> None:
         await asyncio.sleep(0)
         await gateway.journal.drain()
         await asyncio.sleep(0)
+
+
+def start_and_stop(data: Path) -> None:
+    """Start and stop a paper gateway on `data` (with its control folder): a data
+    folder of a stopped gateway, which journals what was left for it on each start."""
+
+    async def run() -> None:
+        gateway, _ = paper_gateway(data)
+        gateway.config.control_dir = data / "control"
+        await gateway.start()
+        await gateway.stop()
+
+    data.mkdir(parents=True, exist_ok=True)
+    asyncio.run(run())

@@ -109,18 +109,12 @@ def test_certify_fails_each_broken_adapter_naming_the_scenario_and_evidence(
 
 
 def test_the_command_writes_json_junit_and_html_and_leaves_evidence(tmp_path: Path) -> None:
-    from .helpers import paper_gateway
+    from .helpers import start_and_stop
 
     data = tmp_path / "desk"
     data.mkdir()
 
-    async def start_and_stop() -> None:
-        gateway, _ = paper_gateway(data)
-        gateway.config.control_dir = data / "control"
-        await gateway.start()
-        await gateway.stop()
-
-    asyncio.run(start_and_stop())
+    start_and_stop(data)
     result = subprocess.run(
         [sys.executable, "-m", "livegate", "certify", "tests.broken_adapters:cancel_not_idempotent",
          "--only", "orders", "--report", "report", "--evidence", "desk"],
@@ -137,7 +131,7 @@ def test_the_command_writes_json_junit_and_html_and_leaves_evidence(tmp_path: Pa
     assert failures == ["orders.cancel-finished"]
     assert "FAIL" in (tmp_path / "report" / "certify.html").read_text()
 
-    asyncio.run(start_and_stop())  # the gateway journals the certificate, for the gate
+    start_and_stop(data)  # the gateway journals the certificate, for the gate
     from livegate.journal.sqlite import events_of_kinds
 
     evidence = events_of_kinds(data / "journal.sqlite", "evidence")

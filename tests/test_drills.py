@@ -50,18 +50,12 @@ def test_the_rollback_drill_passes_and_its_verdict_reaches_a_gateway_journal(
     from livegate.journal.sqlite import events_of_kinds
     from livegate.model.events import EvidenceRecorded
 
-    from .helpers import paper_gateway
+    from .helpers import start_and_stop
 
     data = tmp_path / "desk"
     data.mkdir()
 
-    async def start_and_stop() -> None:
-        gateway, _ = paper_gateway(data)
-        gateway.config.control_dir = data / "control"
-        await gateway.start()
-        await gateway.stop()
-
-    asyncio.run(start_and_stop())  # a data folder, its gateway stopped
+    start_and_stop(data)  # a data folder, its gateway stopped
     runner = CliRunner()
     result = runner.invoke(
         app, ["drill", "rollback", "--dir", str(tmp_path / "drill"), "--evidence", str(data)]
@@ -75,8 +69,8 @@ def test_the_rollback_drill_passes_and_its_verdict_reaches_a_gateway_journal(
     assert len(own) == 1 and isinstance(own[0], EvidenceRecorded) and own[0].passed
     assert own[0].config_id  # the config the drill rolled back to
 
-    asyncio.run(start_and_stop())  # the gateway journals what was left for it, once
-    asyncio.run(start_and_stop())
+    start_and_stop(data)  # the gateway journals what was left for it, once
+    start_and_stop(data)
     left = events_of_kinds(data / "journal.sqlite", "evidence")
     assert [(e.kind, e.name, e.passed) for e in left] == [("drill", "rollback", True)]  # type: ignore[union-attr]
     assert not list((data / "control").glob("evidence-*.json"))
