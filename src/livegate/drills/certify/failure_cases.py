@@ -210,6 +210,26 @@ def stream_fault(kind: str) -> Callable[[Bench], Awaitable[None]]:
     return run
 
 
+async def split_fills(b: Bench) -> None:
+    """One order filled in five parts by the broker, every report of them duplicated."""
+    g = await b.start()
+    assert b.faulty is not None
+    b.faulty.faults.duplicate = True
+    m = b.market
+    await m.quote(m.mid - m.tick, m.mid + m.tick, Decimal(1))
+    order = await g.submit_order(request(b, "BUY", 5, 1))
+    coid = order.client_order_id
+    b.note(coid)
+    for _ in range(4):
+        await b.until(lambda: g.order(coid).filled_qty >= 1, 5)
+        await m.quote(m.mid - m.tick, m.mid + m.tick, Decimal(1))
+    done = await b.until(lambda: g.order(coid).status is S.FILLED, 10)
+    fills = [f for f in g.trades() if f.client_order_id == coid]
+    b.check("filled in parts, each part counted once", done and len(fills) >= 2
+            and sum(f.quantity for f in fills) == 5, f"{[f.quantity for f in fills]}")  # fmt: skip
+    await b.verdict()
+
+
 async def sigkill(b: Bench) -> None:
     """The gateway process killed mid-stream three times, restarted on the same journal."""
     if not b.spec:

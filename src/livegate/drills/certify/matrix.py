@@ -150,6 +150,12 @@ def matrix(time_in_force: tuple[str, ...] = ("DAY",)) -> list[Scenario]:
             f.stream_fault("delayed"),
         ),
         Scenario(
+            "faults.split-fills",
+            "faults",
+            "an order filled in many parts, each report twice: each part counted once",
+            f.split_fills,
+        ),
+        Scenario(
             "faults.sigkill",
             "faults",
             "the gateway SIGKILLed mid-stream three times: sent once, fills once, books equal",
