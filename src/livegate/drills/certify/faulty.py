@@ -110,8 +110,8 @@ class FaultyAdapter:
         stream = self.inner.reports().__aiter__()
         dropped = asyncio.ensure_future(self._drop.wait())
         held: list[BrokerReport] = []
+        following: asyncio.Future[Any] | None = None
         try:
-            following: asyncio.Future[Any] | None = None
             while True:
                 if following is None:
                     following = asyncio.ensure_future(stream.__anext__())
@@ -149,6 +149,9 @@ class FaultyAdapter:
                     yield out
         finally:
             dropped.cancel()
+            if following is not None:  # the consumer left mid-wait: nothing left dangling
+                following.cancel()
+                following.add_done_callback(_quietly)
 
     def _apply(self, report: BrokerReport, held: list[BrokerReport]) -> list[BrokerReport]:
         out = [report, report] if self.faults.duplicate else [report]
@@ -161,3 +164,9 @@ class FaultyAdapter:
         held.clear()
         self._rng.shuffle(batch)
         return batch
+
+
+def _quietly(future: asyncio.Future[Any]) -> None:
+    """Take a finished future's outcome, so nothing is reported as never retrieved."""
+    if not future.cancelled():
+        future.exception()
