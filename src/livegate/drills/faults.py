@@ -32,7 +32,7 @@ import random
 import secrets
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -46,6 +46,7 @@ from livegate.engine.retry import RetryPolicy
 from livegate.journal import Journal, SQLiteStore
 from livegate.model import OrderRequest, OrderStatus
 from livegate.model.enums import RejectReason
+from livegate.model.reports import TradeReport
 from livegate.model.samples import DEMO_START_PRICES, demo_instruments
 from livegate.model.secret import Secret
 from livegate.observe.alerts import AlertConfig, AlertEngine
@@ -407,7 +408,6 @@ async def _verdict(
     verdict.check(
         "nothing left in flight", settled, ", ".join(f"{k}={v}" for k, v in stuck.items())
     )
-    adapter = gateway.adapter
     stats = await sim.control("stats")
     resent = {o.client_order_id for o in gateway.book.orders.values() if o.resent}
     twice = set(stats["sent_twice"])
@@ -417,7 +417,7 @@ async def _verdict(
         f"{stats['places']} place requests for {stats['orders']} orders;"
         f" {len(resent)} journaled resends (refused as duplicates)",
     )
-    broker_trades = await adapter.today_trades()
+    broker_trades = await _reports_arrived(gateway, t.settle_timeout)
     ours = [f for f in gateway.trades() if not f.inferred]
     inferred = [f for f in gateway.trades() if f.inferred and not _replaced(gateway, f.trade_id)]
     our_ids = Counter(f.trade_id for f in ours)
@@ -437,6 +437,22 @@ async def _verdict(
     )
     verdict.orders = len(gateway.orders())
     verdict.fills = len(ours)
+
+
+async def _reports_arrived(gateway: Gateway, timeout: float) -> Sequence[TradeReport]:
+    """The broker's trades, once each has reached us or the timeout passed.
+
+    An order the broker filled whose report is still on the wire (the delayed-
+    reports drill holds each back) looks settled here; comparing then would
+    call a report in flight a lost fill.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        theirs = await gateway.adapter.today_trades()
+        ours = {f.trade_id for f in gateway.trades() if not f.inferred}
+        if {tr.trade_id for tr in theirs} <= ours or time.monotonic() > deadline:
+            return theirs
+        await asyncio.sleep(0.1)
 
 
 def _replaced(gateway: Gateway, trade_id: str) -> bool:
