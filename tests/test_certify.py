@@ -91,7 +91,12 @@ GALLERY = {
     "cancel_not_idempotent": ("orders.cancel-finished", "KeyError"),
     "forgets_ids_on_restart": ("recovery.restart-open-orders", "can be cancelled"),
     "network_error_after_sending": ("orders.limit-buy", "the broker still has it working"),
-    "fill_twice_under_two_ids": ("orders.market", "OVERFILL"),
+    # Which order first shows the second copy of a fill depends on when it lands
+    # (a loaded machine lets a market order's verdict run before it): any of these.
+    "fill_twice_under_two_ids": (
+        ("orders.market", "orders.limit-buy", "orders.partial-then-full"),
+        "OVERFILL",
+    ),
 }
 
 
@@ -99,13 +104,15 @@ GALLERY = {
 def test_certify_fails_each_broken_adapter_naming_the_scenario_and_evidence(
     broken: str, tmp_path: Path
 ) -> None:
-    scenario, words = GALLERY[broken]
+    scenarios, words = GALLERY[broken]
+    if isinstance(scenarios, str):
+        scenarios = (scenarios,)
     certificate = run(f"tests.broken_adapters:{broken}", tmp_path)
     assert not certificate.passed
     failed = {o.id: o for o in certificate.outcomes if o.status == FAILED}
-    assert scenario in failed, sorted(failed)
-    assert words in failed[scenario].detail, failed[scenario].detail
-    assert failed[scenario].evidence  # the client ids (and journal seqs) to look at
+    caught = [s for s in scenarios if s in failed and words in failed[s].detail]
+    assert caught, {s: failed[s].detail if s in failed else "passed" for s in scenarios}
+    assert failed[caught[0]].evidence  # the client ids (and journal seqs) to look at
 
 
 def test_the_command_writes_json_junit_and_html_and_leaves_evidence(tmp_path: Path) -> None:
