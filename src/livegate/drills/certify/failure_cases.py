@@ -257,7 +257,6 @@ async def sigkill(b: Bench) -> None:
         await asyncio.sleep(rng.uniform(0.3, 0.8))
         child.send_signal(signal.SIGKILL)
         child.wait()
-    b.restarted = True
     g = await b.start()
     b.check("restarted after three SIGKILLs", g.ready)
     b.note(f"{len(g.book.orders)} orders across the killed processes")

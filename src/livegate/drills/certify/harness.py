@@ -106,7 +106,9 @@ class Bench:
         self.target = self.build()
         self.faulty = FaultyAdapter(self.target.adapter)
         registry = self.instruments or self.target.instruments
-        journal = Journal(SQLiteStore(self.directory / "journal.sqlite"))
+        path = self.directory / "journal.sqlite"
+        self.restarted = path.exists()
+        journal = Journal(SQLiteStore(path))
         self.gateway = Gateway(self.faulty, journal, registry, certify_config())
         await self.gateway.start()
         return self.gateway
@@ -114,7 +116,6 @@ class Bench:
     async def restart(self) -> Gateway:
         """Stop, then a new adapter from the factory on the same files and journal."""
         await self.stop_gateway()
-        self.restarted = True
         return await self.start()
 
     async def stop_gateway(self) -> None:
