@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
@@ -41,6 +40,7 @@ from livegate.engine.supervisor import Supervisor
 from livegate.engine.venues import Venues
 from livegate.journal.journal import Journal
 from livegate.model.account import CashBalance, Position
+from livegate.model.clock import Clock
 from livegate.model.enums import ConnectionState, OrderStatus, TradingState
 from livegate.model.errors import GatewayNotRunningError, JournalError, OrderNotFoundError
 from livegate.model.events import (
@@ -71,10 +71,13 @@ class Gateway(PartsAccess):
         risk: RiskEngine | None = None,
         metrics: MetricsHook | None = None,
         order_log: OrderLogHook | None = None,
+        clock: Clock | None = None,
     ) -> None:
         # Without limits the risk chain still enforces the trading state.
         risk = risk or RiskEngine(RiskLimits(), instruments)
         self.parts = Parts(adapter, journal, instruments, config or GatewayConfig(), risk)
+        if clock is not None:
+            self.parts.clock = clock
         self.pipeline = Pipeline(self.parts)
         self.supervisor = Supervisor(self.parts, self.pipeline)
         self.entry = OrderEntry(self.parts, self.pipeline, self.supervisor)
@@ -186,7 +189,9 @@ class Gateway(PartsAccess):
         self.journal.open()
         self.pipeline.rebuild()  # a retried start replays from scratch
         self.venues.at_start()  # stopped while fallen back to paper: start on paper
-        self.risk.rebuild(self.book.open_orders(), self.book.orders.values(), self.book.fills)
+        self.risk.rebuild(
+            self.book.open_orders(), self.book.orders.values(), self.book.fills, self.clock.now_ns()
+        )
         await self.journal.start()
         try:
             await self._connect_and_recover()
@@ -202,6 +207,7 @@ class Gateway(PartsAccess):
             raise
         self._running = True
         self.supervisor.set_connection(ConnectionState.READY)
+        await self.pipeline.settle()  # "up" is durable before the first order
         self.supervisor.watch()
         if self.order_log is not None or self.metrics is not None:
             self._observer_tick = asyncio.create_task(
@@ -210,9 +216,9 @@ class Gateway(PartsAccess):
 
     async def _connect_and_recover(self) -> None:
         supervisor, pipeline = self.supervisor, self.pipeline
-        pipeline.record_nowait(GatewayStarted(time.time_ns(), self.adapter.name, __version__))
+        pipeline.record_nowait(GatewayStarted(self.clock.now_ns(), self.adapter.name, __version__))
         if self.release is not None:
-            pipeline.record_nowait(msgspec.structs.replace(self.release, ts_ns=time.time_ns()))
+            pipeline.record_nowait(msgspec.structs.replace(self.release, ts_ns=self.clock.now_ns()))
         supervisor.health = []
         try:
             await supervisor.check("connect", supervisor.open_session())
@@ -242,7 +248,7 @@ class Gateway(PartsAccess):
             # Journaled by the previous run but never acknowledged: it may or
             # may not have gone out. Never resent; the broker is asked.
             await pipeline.record(
-                SubmitUnknown(order.client_order_id, "in flight at restart", time.time_ns())
+                SubmitUnknown(order.client_order_id, "in flight at restart", self.clock.now_ns())
             )
         await supervisor.check("recovery sync", self.recovery.recover(restart=True))
         await self.recovery.apply_control_commands()  # a halt issued while we were down holds
@@ -358,7 +364,7 @@ class Gateway(PartsAccess):
         new_state = TradingState(str(state).upper())
         if not who or not why:
             raise ValueError("a trading state change needs who and why")
-        await self.pipeline.record(TradingStateChanged(new_state, who, why, time.time_ns()))
+        await self.pipeline.record(TradingStateChanged(new_state, who, why, self.clock.now_ns()))
 
     @property
     def venue(self) -> str:
@@ -391,7 +397,7 @@ class Gateway(PartsAccess):
 
     def set_reference_price(self, symbol: str, price: Decimal) -> None:
         """Last trade or mid for the price band and for valuing market orders."""
-        self.risk.set_reference_price(symbol, price, time.time_ns())
+        self.risk.set_reference_price(symbol, price, self.clock.now_ns())
 
     # -- recovery ----------------------------------------------------------------
     async def recover(self, restart: bool = False) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -106,7 +105,7 @@ class OrderEntry:
                     coid,
                     RejectReason.CALLER_CANCELLED,
                     "the caller gave up before the order was sent",
-                    time.time_ns(),
+                    self.parts.clock.now_ns(),
                 )
             )
             raise
@@ -121,7 +120,7 @@ class OrderEntry:
             )
         if refusal is not None:
             reason, text = refusal
-            await self.pipeline.record(OrderDenied(coid, reason, text, time.time_ns()))
+            await self.pipeline.record(OrderDenied(coid, reason, text, self.parts.clock.now_ns()))
             return order.snapshot()
         deadlines = self._place_deadlines
         deadlines.arm(coid)  # covers the adapter call only, never our own journal waits
@@ -136,7 +135,9 @@ class OrderEntry:
         except asyncio.CancelledError:
             if not deadlines.expired(coid):
                 # The caller gave up mid-send; whether it went out is unknown.
-                self.pipeline.record_nowait(SubmitUnknown(coid, "caller cancelled", time.time_ns()))
+                self.pipeline.record_nowait(
+                    SubmitUnknown(coid, "caller cancelled", self.parts.clock.now_ns())
+                )
                 raise
             result = TimeoutError(f"place timed out after {deadlines.timeout}s")
         except Exception as exc:
@@ -181,7 +182,7 @@ class OrderEntry:
             if self.parts.order_log is not None:
                 for intent in intents:
                     self.parts.order_log.submit(intent, basket=True)
-            now = time.time_ns()
+            now = self.parts.clock.now_ns()
             outcomes: list[JournalEvent] = [
                 OrderDenied(coid, reason, text, now) for coid, (reason, text) in refusals.items()
             ]
@@ -214,7 +215,7 @@ class OrderEntry:
     def _risk_check(
         self, intent: OrderIntent, reduce_only: bool = False
     ) -> tuple[RejectReason, str] | None:
-        now = time.time_ns()
+        now = self.parts.clock.now_ns()
         book = self.pipeline.book
         refusal = self.parts.risk.check(
             intent,
@@ -253,7 +254,7 @@ class OrderEntry:
             self.parts.instruments,
             account=self.parts.config.account,
             client_order_id=coid,
-            ts_ns=time.time_ns(),
+            ts_ns=self.parts.clock.now_ns(),
         )
         return None, intent
 
@@ -276,7 +277,9 @@ class OrderEntry:
             if not deadlines.expired(key):
                 for intent in intents:
                     self.pipeline.record_nowait(
-                        SubmitUnknown(intent.client_order_id, "caller cancelled", time.time_ns())
+                        SubmitUnknown(
+                            intent.client_order_id, "caller cancelled", self.parts.clock.now_ns()
+                        )
                     )
                 raise
             timeout = TimeoutError(f"place timed out after {deadlines.timeout}s")
@@ -307,7 +310,7 @@ class OrderEntry:
 
     def place_outcome(self, coid: str, result: str | BaseException | None) -> JournalEvent | None:
         """What the answer to place() means for the order, as the event to journal."""
-        now = time.time_ns()
+        now = self.parts.clock.now_ns()
         if isinstance(result, BrokerRejected):
             report = OrderReport(
                 OrderStatus.REJECTED, coid, reject_reason=result.reason, text=result.text
@@ -347,7 +350,7 @@ class OrderEntry:
             return order.snapshot()
         if order.status.is_terminal or order.status is OrderStatus.PENDING_CANCEL:
             return order.snapshot()
-        refused = self.parts.risk.check_cancel(time.time_ns())
+        refused = self.parts.risk.check_cancel(self.parts.clock.now_ns())
         if refused is not None:
             if self.parts.metrics is not None:
                 self.parts.metrics.cancels_refused.inc()
@@ -363,7 +366,7 @@ class OrderEntry:
     async def _cancel_flow(self, order: Order, done: asyncio.Future[None]) -> None:
         coid = order.client_order_id
         try:
-            await self.pipeline.record(CancelRequested(coid, time.time_ns()))
+            await self.pipeline.record(CancelRequested(coid, self.parts.clock.now_ns()))
             # Re-read: a report applied meanwhile may have finished the order.
             if self.pipeline.book.orders[coid].status is OrderStatus.PENDING_CANCEL:
                 await self._send_cancel(order)
@@ -393,7 +396,9 @@ class OrderEntry:
             log.warning("cancel of %s timed out; outcome unknown", coid)
         except (BrokerRejected, BrokerNetworkError, BrokerThrottled, BrokerAuthError) as exc:
             # Refused or never sent: the order lives on and may be cancelled again.
-            refused = CancelRejectReport(coid, boid, f"cancel failed: {exc}", time.time_ns())
+            refused = CancelRejectReport(
+                coid, boid, f"cancel failed: {exc}", self.parts.clock.now_ns()
+            )
         except Exception as exc:
             log.warning("cancel outcome unknown for %s: %r", coid, exc)
         finally:

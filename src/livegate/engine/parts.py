@@ -13,6 +13,7 @@ from livegate.broker.adapter import BrokerAdapter
 from livegate.engine.config import GatewayConfig
 from livegate.engine.hooks import MetricsHook, OrderLogHook
 from livegate.journal.journal import Journal
+from livegate.model.clock import SYSTEM_CLOCK, Clock
 from livegate.model.instrument import InstrumentRegistry
 from livegate.risk.engine import RiskEngine
 
@@ -26,3 +27,4 @@ class Parts:
     risk: RiskEngine
     metrics: MetricsHook | None = None  # None: no metric costs anything on the hot path
     order_log: OrderLogHook | None = None  # None: no log line on the order path
+    clock: Clock = SYSTEM_CLOCK  # the trading timeline (model/clock.py)

@@ -11,6 +11,7 @@ from livegate.engine.config import GatewayConfig
 from livegate.engine.hooks import MetricsHook, OrderLogHook
 from livegate.engine.parts import Parts
 from livegate.journal.journal import Journal
+from livegate.model.clock import Clock
 from livegate.model.instrument import InstrumentRegistry
 from livegate.risk.engine import RiskEngine
 
@@ -76,3 +77,8 @@ class PartsAccess:
     @order_log.setter
     def order_log(self, order_log: OrderLogHook | None) -> None:
         self.parts.order_log = order_log
+
+    @property
+    def clock(self) -> Clock:
+        """The trading timeline every journaled stamp is read from (model/clock.py)."""
+        return self.parts.clock

@@ -62,15 +62,16 @@ class Pipeline:
 
     # -- the write-ahead path ----------------------------------------------------
     def ingest(self, report: BrokerReport, source: str) -> asyncio.Future[None]:
-        now = time.time_ns()
         metrics = self.parts.metrics
         if metrics is not None and report.ts_ns and source == "stream":
-            metrics.report_latency.observe(now - report.ts_ns)
+            # The broker's stamp is wall time: its latency is measured on the wall.
+            metrics.report_latency.observe(time.time_ns() - report.ts_ns)
+        now = self.parts.clock.now_ns()
         return self.record_nowait(Received(report, now, source, self.venue_mark))
 
     def received(self, report: BrokerReport, source: str, now: int = 0) -> Received:
         """A report as journaled: marked "paper" after a fallback, wherever it came from."""
-        return Received(report, now or time.time_ns(), source, self.venue_mark)
+        return Received(report, now or self.parts.clock.now_ns(), source, self.venue_mark)
 
     def record_nowait(self, event: JournalEvent) -> asyncio.Future[None]:
         """Journal an event; it is applied once durable, in journal order."""
@@ -108,16 +109,21 @@ class Pipeline:
             inbox.popleft()
             apply(event)
             if metrics is not None and type(event) is Received:
-                metrics.report_handling.observe(time.time_ns() - event.received_ns)
+                metrics.report_handling.observe(self._real_ns_since(event.received_ns))
         if self._anomalies:
             self._note_anomalies()
+
+    def _real_ns_since(self, clock_ns: int) -> int:
+        """Wall nanoseconds since a journal stamp: latencies stay real under a fast clock."""
+        clock = self.parts.clock
+        return int(clock.real_seconds(clock.now_ns() - clock_ns) * 1e9)
 
     # -- telling the strategy ----------------------------------------------------
     def _on_change(self, order: Order, fill: Fill | None) -> None:
         parts = self.parts
         parts.risk.track(order)
         if fill is not None and parts.risk.rollout is not None:
-            parts.risk.filled(fill, time.time_ns())
+            parts.risk.filled(fill, self.parts.clock.now_ns())
         if parts.metrics is not None:
             self._measure(order, fill)
         if parts.order_log is not None:
@@ -136,7 +142,7 @@ class Pipeline:
             self._acknowledged.add(coid)
             m.orders_accepted.value += 1
             # A negative value (the clock stepped back) lands in the first bucket.
-            m.order_round_trip.observe(time.time_ns() - order.created_ns)
+            m.order_round_trip.observe(self._real_ns_since(order.created_ns))
         if order.status is OrderStatus.REJECTED and coid not in self._counted_rejects:
             self._counted_rejects.add(coid)
             reason = order.reject_reason.value if order.reject_reason else "UNKNOWN"
@@ -205,7 +211,8 @@ class Pipeline:
             self.refused_reports.append((time.monotonic(), kind, client_order_id, detail))
         if self.parts.metrics is not None:
             self.parts.metrics.anomalies.labels(kind).inc()
-        self._anomalies.append(Anomaly(kind, client_order_id, detail, time.time_ns()))
+        now = self.parts.clock.now_ns()
+        self._anomalies.append(Anomaly(kind, client_order_id, detail, now))
 
     def _note_anomalies(self) -> None:
         """Journal the anomalies of what was just applied, as one record."""

@@ -97,7 +97,7 @@ class Recovery:
                     self.pipeline.ingest(lost, "sync")
             await self.pipeline.settle()
             return
-        started_ns = time.time_ns()
+        started_ns = self.parts.clock.now_ns()
         broker_open = await self.parts.adapter.open_orders()
         seen: set[str] = set()
         for report in broker_open:
@@ -139,7 +139,7 @@ class Recovery:
             elif order.status is not OrderStatus.NEW:
                 text = "not among the broker's open orders and unknown to it"
                 self.pipeline.record_nowait(
-                    ClosedAtBroker(order.client_order_id, text, time.time_ns())
+                    ClosedAtBroker(order.client_order_id, text, self.parts.clock.now_ns())
                 )
         await self.pipeline.settle()
 
@@ -158,7 +158,7 @@ class Recovery:
 
     def _record_external(self, report: BrokerReport) -> None:
         if external_key(report) not in self.pipeline.book.external:
-            self.pipeline.record_nowait(ExternalActivity(report, time.time_ns()))
+            self.pipeline.record_nowait(ExternalActivity(report, self.parts.clock.now_ns()))
 
     async def resolve_loop(self) -> None:
         while True:
@@ -195,7 +195,7 @@ class Recovery:
                             order.client_order_id,
                             order.fill_gap,
                             _gap_price(order),
-                            time.time_ns(),
+                            self.parts.clock.now_ns(),
                         )
                     )
             await self.pipeline.settle()
@@ -213,7 +213,11 @@ class Recovery:
             log.warning("trading state -> %s by %s: %s", command.state, command.who, command.why)
             await self.pipeline.record(
                 TradingStateChanged(
-                    command.state, command.who, command.why, time.time_ns(), command.command_id
+                    command.state,
+                    command.who,
+                    command.why,
+                    self.parts.clock.now_ns(),
+                    command.command_id,
                 )
             )
 
@@ -229,8 +233,8 @@ class Recovery:
             await self.sync_today_trades()
             await self.sync_open_orders()
         await self.pipeline.settle()
-        grace_ns = int(self.parts.config.unknown_grace * 1e9)
-        now_ns = time.time_ns()
+        grace_ns = self.parts.clock.ns_for(self.parts.config.unknown_grace)
+        now_ns = self.parts.clock.now_ns()
         for order in unknown:
             if order.status is not OrderStatus.UNKNOWN or now_ns - order.updated_ns < grace_ns:
                 continue

@@ -75,7 +75,9 @@ class ReleaseControls:
             raise ValueError(
                 f"no stage {stage!r}: the rollout file has {list(rollout.plan.stages)}"
             )
-        await self.pipeline.record(StageChanged(stage, who, why, time.time_ns(), command_id))
+        await self.pipeline.record(
+            StageChanged(stage, who, why, self.parts.clock.now_ns(), command_id)
+        )
 
     async def at_start(self) -> None:
         """Take queued commands; a journaled stage the rollout file lacks falls back."""
@@ -85,7 +87,9 @@ class ReleaseControls:
             first = rollout.plan.first
             why = f"stage {journaled!r} is not in the rollout file in force; back to {first!r}"
             log.warning(why)
-            await self.pipeline.record(StageChanged(first, "livegate", why, time.time_ns()))
+            await self.pipeline.record(
+                StageChanged(first, "livegate", why, self.parts.clock.now_ns())
+            )
         await self.take_commands()
 
     # -- control commands (the CLI) ------------------------------------------------
@@ -117,7 +121,7 @@ class ReleaseControls:
                         evidence.millis,
                         evidence.config_id,
                         evidence.detail,
-                        time.time_ns(),
+                        self.parts.clock.now_ns(),
                         evidence.command_id,
                     )
                 )
@@ -150,7 +154,7 @@ class ReleaseControls:
     ) -> SafeStopRequested:
         if not who or not why:
             raise ValueError("a safe-stop needs who and why")
-        now = time.time_ns()
+        now = self.parts.clock.now_ns()
         log.warning("safe-stop by %s: %s", who, why)
         if self.pipeline.book.trading_state is not TradingState.HALTED:
             await self.pipeline.record(
@@ -194,6 +198,7 @@ class ReleaseControls:
             if not self.supervisor.ready:
                 await _until(lambda: self.supervisor.ready, deadline - time.monotonic())
         remaining = tuple(sorted(o.client_order_id for o in book.open_orders()))
+        clock = self.parts.clock
         complete = not remaining and not (request.flatten and self._unflat())
         report = SafeStopReport(
             request.command_id,
@@ -202,8 +207,8 @@ class ReleaseControls:
             remaining,
             tuple(f"{coid}: {text}" for coid, text in sorted(refused.items())),
             tuple(flattened),
-            max(0, (time.time_ns() - request.ts_ns) // 1_000_000),
-            time.time_ns(),
+            max(0, int(clock.real_seconds(clock.now_ns() - request.ts_ns) * 1000)),
+            clock.now_ns(),
         )
         if complete or report_incomplete:
             await self.pipeline.record(report)

@@ -23,6 +23,7 @@ from livegate.engine.parts import Parts
 from livegate.engine.pipeline import Pipeline
 from livegate.model.enums import ConnectionState
 from livegate.model.errors import JournalError
+from livegate.model.events import ConnectionChanged
 
 log = logging.getLogger("livegate.gateway")
 T = TypeVar("T")
@@ -73,7 +74,7 @@ class Supervisor:
             self.set_connection(ConnectionState.AUTHENTICATING)
             await authenticate()
         self.last_connect_error = None
-        self.connected_ns = time.time_ns()
+        self.connected_ns = self.parts.clock.now_ns()
 
     async def startup_heartbeat(self) -> None:
         _, skew = await self._heartbeat_once()
@@ -223,8 +224,13 @@ class Supervisor:
         return wait
 
     def set_connection(self, state: ConnectionState) -> None:
-        """One place for the connection state: readiness, the gauge, the hooks."""
+        """One place for the connection state: readiness, the gauge, the hooks, and the
+        journal when readiness flips (the gate's proof of a whole trading day)."""
+        was_ready = self.ready
         self.ready = state in (ConnectionState.READY, ConnectionState.DEGRADED)
+        if self.ready != was_ready and self.parts.journal.writable:
+            event = ConnectionChanged(self.ready, state.value, self.parts.clock.now_ns())
+            self.pipeline.record_nowait(event)
         if state is self.connection_state:
             return
         self.connection_state = state

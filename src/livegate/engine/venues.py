@@ -12,7 +12,6 @@ cancelled, a clean reconciliation) belong to the caller: `ops/fallback.py`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -64,7 +63,9 @@ class Venues:
     async def to_paper(
         self, who: str, why: str, account: AccountSnapshot, book: Path, command_id: str = ""
     ) -> VenueChanged:
-        event = VenueChanged("paper", who, why, account, time.time_ns(), str(book), command_id)
+        event = VenueChanged(
+            "paper", who, why, account, self.parts.clock.now_ns(), str(book), command_id
+        )
         await self.pipeline.record(event)
         paper = self.paper(book, account)
         self.standby = self.parts.adapter
@@ -78,7 +79,9 @@ class Venues:
         if switched is None or switched.venue != "paper" or live is None:
             raise ValueError("not on paper: nothing to return from")
         # Our live books as the switch to paper left them (paper fills never touched them).
-        event = VenueChanged("live", who, why, switched.account, time.time_ns(), "", command_id)
+        event = VenueChanged(
+            "live", who, why, switched.account, self.parts.clock.now_ns(), "", command_id
+        )
         await self.pipeline.record(event)
         self.standby = None
         self._mark("")

@@ -80,6 +80,7 @@ class Journal:
         self._closing = False
         self._last_future: asyncio.Future[None] | None = None
         self._failed: BaseException | None = None
+        self._started = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: threading.Thread | None = None
 
@@ -110,6 +111,7 @@ class Journal:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._closing = False
+        self._started = True
         if self.inline:
             return
         # A daemon: a forgotten close() must not keep the process alive; an
@@ -126,6 +128,7 @@ class Journal:
             await asyncio.wait([last])
 
     async def close(self) -> None:
+        self._started = False
         if self._loop is not None:
             await self.drain()
         if self._writer is not None:
@@ -154,6 +157,11 @@ class Journal:
     @property
     def failed(self) -> BaseException | None:
         return self._failed
+
+    @property
+    def writable(self) -> bool:
+        """Started, not closed, not failed: an append now becomes durable."""
+        return self._started and self._failed is None
 
     # -- appending -------------------------------------------------------
     def append(self, event: msgspec.Struct) -> asyncio.Future[None]:

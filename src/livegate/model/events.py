@@ -265,6 +265,41 @@ class VenueChanged(msgspec.Struct, frozen=True, tag="venue", omit_defaults=True)
     command_id: str = ""
 
 
+class ConnectionChanged(msgspec.Struct, frozen=True, tag="connection"):
+    """The broker connection came up (recovered: orders may go out) or went down.
+
+    The go-live gate reads these to tell a whole trading day from one with a
+    hole in it; a clean stop journals a last `up=False`.
+    """
+
+    up: bool
+    state: str
+    ts_ns: int
+
+
+class EodReconciled(msgspec.Struct, frozen=True, tag="eod_recon"):
+    """An end-of-day reconciliation ran: what it found and what was left open.
+
+    `unresolved`: ids of diffs still open when it finished; `report`: where
+    its HTML/JSON/CSV report went (empty when none was written).
+    """
+
+    trading_day: str
+    findings: int
+    unresolved: tuple[str, ...]
+    report: str
+    ts_ns: int
+
+
+class GateOverridden(msgspec.Struct, frozen=True, tag="gate_override"):
+    """`serve --override-gate`: a live start without a passing gate, by whom and why."""
+
+    who: str
+    why: str
+    config_id: str
+    ts_ns: int
+
+
 class EvidenceRecorded(msgspec.Struct, frozen=True, tag="evidence"):
     """A drill's or a certification's verdict, for the go-live gate."""
 
@@ -276,6 +311,10 @@ class EvidenceRecorded(msgspec.Struct, frozen=True, tag="evidence"):
     detail: str
     ts_ns: int
     command_id: str = ""
+    # Who it is about: "module version" of the adapter (certify, the gate) and, for
+    # certify, the scenario groups that ran whole with no failure.
+    adapter: str = ""
+    covers: tuple[str, ...] = ()
 
 
 JournalEvent = (
@@ -304,6 +343,9 @@ JournalEvent = (
     | ReleaseRecorded
     | EvidenceRecorded
     | VenueChanged
+    | ConnectionChanged
+    | EodReconciled
+    | GateOverridden
 )
 
 
@@ -346,6 +388,9 @@ _CLIENT_ORDER_ID: dict[type, Callable[[Any], str | None]] = {
     ReleaseRecorded: _no_client_order_id,
     EvidenceRecorded: _no_client_order_id,
     VenueChanged: _no_client_order_id,
+    ConnectionChanged: _no_client_order_id,
+    EodReconciled: _no_client_order_id,
+    GateOverridden: _no_client_order_id,
 }
 _KIND: dict[type, str] = {
     kind: str(msgspec.inspect.type_info(kind).tag)  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,7 +88,7 @@ def default_rules(cfg: AlertConfig) -> list[Rule]:
 
     def aged(g: Gateway, status: OrderStatus, seconds: float, since_update: bool) -> str:
         """Client ids of orders in `status` for longer than `seconds`, five at most shown."""
-        deadline = time.time_ns() - int(seconds * 1e9)
+        deadline = g.clock.now_ns() - g.clock.ns_for(seconds)
         ids = [
             o.client_order_id
             for o in g.book.orders.values()
@@ -149,6 +149,17 @@ def default_rules(cfg: AlertConfig) -> list[Rule]:
         Rule("slow-acks", "P2", slow_acks),
         Rule("reject-rate", "P2", rejects),
     ]
+
+
+def open_alerts(changes: Iterable[AlertChanged]) -> dict[str, AlertChanged]:
+    """Per key, the latest change of each alert not RESOLVED since it was raised."""
+    latest: dict[str, AlertChanged] = {}
+    for change in changes:
+        if change.state == "RESOLVED":
+            latest.pop(change.key, None)
+        elif change.state != "ACKNOWLEDGED" or change.key in latest:
+            latest[change.key] = change
+    return latest
 
 
 Sink = Callable[[AlertChanged], None]
@@ -225,6 +236,14 @@ class AlertEngine:
             self.rules = default_rules(self.config)
 
     def start(self) -> None:
+        """Alerts a previous run left open are open still: the first evaluation
+        resolves (journaled) those whose condition is gone, so the journal never
+        holds an alert raised and then forgotten by a restart."""
+        now = time.monotonic()
+        for change in open_alerts(self.gateway.book.alerts).values():
+            escalated = change.state == "ESCALATED"
+            self._firing.setdefault(change.key, _Firing(change.level, now, escalated))
+        self.open_by_level = dict(Counter(f.level for f in self._firing.values()))
         self._task = asyncio.create_task(self._loop(), name="livegate-alerts")
 
     async def stop(self) -> None:
@@ -285,7 +304,7 @@ class AlertEngine:
     async def _change(
         self, key: str, level: str, state: str, text: str, who: str = "", command_id: str = ""
     ) -> None:
-        change = AlertChanged(key, level, state, text, time.time_ns(), who, command_id)
+        change = AlertChanged(key, level, state, text, self.gateway.clock.now_ns(), who, command_id)
         # Replaced whole, never changed in place: /metrics reads it from its own thread.
         self.open_by_level = dict(Counter(f.level for f in self._firing.values()))
         if self.gateway.journal.failed is None:

@@ -90,7 +90,12 @@ async def _opening_book(gateway: Gateway) -> AccountSnapshot:
     ledger = gateway.book.ledger
     positions = tuple(p for p in ledger.positions.values() if p.quantity != 0)
     return AccountSnapshot(
-        gateway.config.account, ledger.currency, ledger.cash, ledger.cash, positions, time.time_ns()
+        gateway.config.account,
+        ledger.currency,
+        ledger.cash,
+        ledger.cash,
+        positions,
+        gateway.clock.now_ns(),
     )
 
 
@@ -127,7 +132,7 @@ async def return_to_live(
             raise FallbackRefused(f"the live connection is not READY: {exc!r}") from None
         try:
             ours = local_view(gateway.book, False, Ledger.from_snapshot(switched.account))
-            theirs = await broker_view(live, [], time.time_ns())
+            theirs = await broker_view(live, [], gateway.clock.now_ns())
             findings = compare(ours, theirs, Tolerances())
         finally:
             await live.close()

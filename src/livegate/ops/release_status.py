@@ -24,7 +24,7 @@ def release_status(gateway: Gateway) -> dict[str, Any]:
         "venue": gateway.venue,
         "config_id": release.config_id if release is not None else None,
         "loaded": {f.role: f.path for f in release.files} if release is not None else {},
-        "rollout": rollout_status(gateway.risk, gateway.book),
+        "rollout": rollout_status(gateway.risk, gateway.book, gateway.clock.now_ns()),
         "safe_stop": {
             "pending": state.safe_stop is not None,
             "last": msgspec.to_builtins(state.last_safe_stop) if state.last_safe_stop else None,
@@ -32,15 +32,18 @@ def release_status(gateway: Gateway) -> dict[str, Any]:
     }
 
 
-def rollout_status(risk: RiskEngine, book: OrderBook) -> dict[str, Any] | None:
-    """The stage in force, its limits, and what today used of each cap."""
+def rollout_status(
+    risk: RiskEngine, book: OrderBook, now_ns: int | None = None
+) -> dict[str, Any] | None:
+    """The stage in force, its limits, and what today (as of `now_ns`) used of each cap."""
     guard = risk.rollout
     if guard is None:
         return None
     stage = guard.plan.stage(book.release.stage)
     usage = guard.usage
-    if usage.day != guard.today(time.time_ns()):
-        usage = type(usage)(guard.today(time.time_ns()))
+    today = guard.today(time.time_ns() if now_ns is None else now_ns)
+    if usage.day != today:
+        usage = type(usage)(today)
     gross, _ = risk.exposure(book.ledger.positions)
     used: dict[str, Any] = {
         "max_orders_per_day": usage.orders,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -117,12 +116,12 @@ class Reconciler:
         async with self._lock:
             broker = await self._broker_view()
             findings = self._findings(broker)
-            now = time.time_ns()
+            now = self.gateway.clock.now_ns()
             result = ReconRun(now, eod, findings)
             book = self.gateway.book
             open_by_key = {d.finding.key: d for d in book.open_diffs()}
             current = {f.key for f in findings}
-            settle = int(self.config.settle_window * 1e9)
+            settle = self.gateway.clock.ns_for(self.config.settle_window)
             still: set[str] | None = None  # after a policy action, what is still different
             for finding in findings:
                 if finding.key in open_by_key:
@@ -205,7 +204,7 @@ class Reconciler:
 
     async def acknowledge(self, diff_id: str, who: str, why: str) -> Diff:
         diff = self._diff(diff_id, who, why)
-        await self.gateway.record(DiffAcknowledged(diff_id, who, why, time.time_ns()))
+        await self.gateway.record(DiffAcknowledged(diff_id, who, why, self.gateway.clock.now_ns()))
         return diff
 
     async def resolve(self, diff_id: str, resolution: Resolution | str, who: str, why: str) -> Diff:
@@ -254,7 +253,9 @@ class Reconciler:
             if finding.marker in (Marker.MISSING_BROKER, Marker.UNVERIFIED):
                 # UNVERIFIED adopted: a person decided the broker no longer has it.
                 await gateway.record(
-                    ClosedAtBroker(finding.subject, "closed by reconciliation", time.time_ns())
+                    ClosedAtBroker(
+                        finding.subject, "closed by reconciliation", self.gateway.clock.now_ns()
+                    )
                 )
             else:
                 report = broker.statuses.get(finding.subject)
@@ -262,7 +263,7 @@ class Reconciler:
                     await gateway.apply_broker_report(report, "recon")
             order = gateway.book.orders.get(finding.subject)
             return f"order {order.status if order else 'unknown'}"
-        now = time.time_ns()
+        now = self.gateway.clock.now_ns()
         if kind is DiffKind.POSITION:
             symbol = finding.subject.split(":")[0]
             theirs = {p.symbol: p for p in broker.account.positions}.get(symbol)
@@ -284,7 +285,9 @@ class Reconciler:
     ) -> None:
         before = f"ours {diff.finding.ours}, broker {diff.finding.theirs}"
         await self.gateway.record(
-            DiffResolved(diff.id, action, who, why, before, after, time.time_ns(), automatic)
+            DiffResolved(
+                diff.id, action, who, why, before, after, self.gateway.clock.now_ns(), automatic
+            )
         )
 
     def _alert(self, diff: Diff) -> None:

@@ -93,11 +93,17 @@ class RiskEngine:
             self._open_value[previous[0], previous[1]] -= previous[3]
 
     def rebuild(
-        self, orders: Iterable[Order], day: Iterable[Order] = (), fills: Iterable[Fill] = ()
+        self,
+        orders: Iterable[Order],
+        day: Iterable[Order] = (),
+        fills: Iterable[Fill] = (),
+        now_ns: int | None = None,
     ) -> None:
-        """Open orders to follow; `day` and `fills` (all of them) for the rollout usage."""
+        """Open orders to follow; `day` and `fills` (all of them) for the rollout usage,
+        counted for the day `now_ns` falls on (the gateway's clock)."""
         if self.rollout is not None:
-            self.rollout.rebuild(day, fills, self._multiplier, time.time_ns())
+            now = time.time_ns() if now_ns is None else now_ns
+            self.rollout.rebuild(day, fills, self._multiplier, now)
         self._open.clear()
         self._open_qty.clear()
         self._open_value.clear()
