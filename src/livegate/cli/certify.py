@@ -105,6 +105,8 @@ def certify_command(
             int(certificate.seconds * 1000), config_id,
             f"{counts['passed']} passed, {counts['failed']} failed, {counts['not applicable']}"
             f" not applicable; {paths['json']}",
+            f"{certificate.adapter_module} {certificate.adapter_version}",
+            certificate.covers(set(GROUPS) if not only else set(only) & set(GROUPS)),
         )  # fmt: skip
         say(f"  evidence left for the gateway on {evidence}")
     if not certificate.passed:

@@ -18,6 +18,7 @@ import typer
 
 from livegate import __version__
 from livegate.cli.certify import certify_command
+from livegate.cli.gate import gate_command
 from livegate.cli.operator import alerts_command, trace_command, trading_state_command
 from livegate.cli.output import clean_errors, console, fail
 from livegate.cli.reconcile import diffs_command, recon_command
@@ -55,6 +56,7 @@ for _name, _command in (
     ("safe-stop", safe_stop_command),
     ("fallback", fallback_command),
     ("certify", certify_command),
+    ("gate", gate_command),
 ):
     app.command(_name)(clean_errors(_command))
 for _info in config_app.registered_commands:

@@ -101,6 +101,8 @@ def recon_command(
             await gateway.start()
             try:
                 reconciler = Reconciler(gateway, ReconConfig(settle_window=0))
+                if eod:  # journaled for the go-live gate, like the service's close
+                    return await reconciler.end_of_day(datetime.now().date(), out or directory)
                 result = await reconciler.run(eod=True)
                 report = build_report(
                     reconciler.diffs(open_only=False),

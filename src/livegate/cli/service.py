@@ -61,6 +61,16 @@ def serve_command(
     profile_name: Annotated[
         str | None, typer.Option("--profile", help="paper, sim, live, ...: a profile of --config.")
     ] = None,
+    override_gate: Annotated[
+        bool,
+        typer.Option(
+            "--override-gate",
+            help="Start a live profile whose go-live gate never passed (needs --who, --why;"
+            " journaled, raises a P1 alert).",
+        ),
+    ] = False,
+    who: Annotated[str | None, typer.Option("--who", help="Who overrides the gate.")] = None,
+    why: Annotated[str | None, typer.Option("--why", help="Why the gate is overridden.")] = None,
 ) -> None:
     """Run the gateway as a service: /metrics, alerts, recon, JSON logs.
 
@@ -74,12 +84,13 @@ def serve_command(
     from livegate.journal import Journal, SQLiteStore
     from livegate.observe.alerts import AlertConfig
     from livegate.observe.logs import configure_json_logging
-    from livegate.ops.profiles import ProfileError, load_profiles
+    from livegate.ops.profiles import ProfileError, load_profiles, resolve_webhook
     from livegate.ops.service import GatewayService, ServiceConfig
     from livegate.ops.wiring import build_gateway
 
     if strategy and demo:
         raise typer.BadParameter("--strategy and --demo are exclusive")
+    override: tuple[str, str] | None = None
     chosen = _load_strategy(strategy) if strategy else None
     profile = None
     if (config is None) != (profile_name is None):
@@ -93,8 +104,10 @@ def serve_command(
                 )
             profile = profiles[profile_name]
             gateway = build_gateway(profile)
+            webhook = webhook or resolve_webhook(profile)
         except ProfileError as exc:
             fail(f"refusing to start: {exc}")
+        override = _check_gate(profile, gateway, override_gate, who, why)
         directory, environment = Path(profile.data_dir), profile.environment
         paper = gateway.adapter if isinstance(gateway.adapter, PaperAdapter) else None
         loaded = f"profile {profile_name!r} of {config} ({environment}, broker {profile.broker})"
@@ -134,6 +147,8 @@ def serve_command(
             alerts=AlertConfig(safe_stop_on_p0=safe_stop_on_p0),
             webhook=webhook,
             profile=profile,
+            calendar=profile.calendar if profile is not None else "",
+            gate_override=override,
         ),
     )
     say(f"livegate serve: {loaded}; data in {directory.resolve()}")
@@ -149,6 +164,34 @@ def serve_command(
         notes = " ".join(getattr(exc, "__notes__", []))
         fail(f"could not start: {type(exc).__name__}: {exc} {notes}".rstrip(), 1)
     say("stopped")
+
+
+def _check_gate(
+    profile: Any, gateway: Gateway, override: bool, who: str | None, why: str | None
+) -> tuple[str, str] | None:
+    """A live profile starts only on a release whose go-live gate passed, or on an
+    override that says who and why (journaled at start, a P1 until acknowledged)."""
+    from livegate.gate.run import gate_passed
+
+    if profile.environment != "live":
+        if override:
+            fail(f"--override-gate is for a live profile; this one trades in {profile.environment}")
+        return None
+    assert gateway.release is not None
+    passed = gate_passed(Path(profile.data_dir), gateway.release)
+    if passed is not None:
+        say(f"go-live gate passed for config {gateway.release.config_id} ({passed.detail})")
+        return None
+    if not override:
+        fail(
+            f"refusing to start: the go-live gate never passed for profile {profile.name!r}"
+            f" (adapter {gateway.release.adapter_module} {gateway.release.adapter_version},"
+            f" config {gateway.release.config_id}); run `livegate gate {profile.data_dir}"
+            " --config FILE --profile P`, or start with --override-gate --who --why"
+        )
+    if not who or not why:
+        fail("--override-gate needs --who and --why: both are journaled")
+    return who, why
 
 
 def status_command(

@@ -8,11 +8,14 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from livegate.cli.output import console, fail
+
+if TYPE_CHECKING:
+    from livegate.ops.profiles import Profile
 
 KEYS_VARIABLE = "LIVEGATE_SIM_BROKER_KEYS"
 
@@ -104,6 +107,13 @@ def drill_command(
             help="A gateway's data folder: its gateway journals each verdict (for the gate).",
         ),
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Profiles file: the rollback drill rolls back its files."),
+    ] = None,
+    profile_name: Annotated[
+        str | None, typer.Option("--profile", help="A profile of --config (rollback only).")
+    ] = None,
 ) -> None:
     """Run a failure drill against a sim broker it starts itself; exit 1 if it fails.
 
@@ -124,6 +134,9 @@ def drill_command(
     unknown = [s for s in chosen if s not in drills]
     if unknown:
         fail(f"unknown drill {unknown[0]!r}; choose from: all, {', '.join(drills)}")
+    profile = _drill_profile(config, profile_name)
+    if profile is not None and evidence is None:
+        evidence = Path(profile.data_dir)
     if evidence is not None:
         from livegate.cli.datadir import journal_of
 
@@ -136,7 +149,7 @@ def drill_command(
     for name in chosen:
         with console.status(f"drill {name}…"):
             if name == "rollback":
-                verdict = asyncio.run(run_rollback_drill(base / name, evidence))
+                verdict = asyncio.run(run_rollback_drill(base / name, evidence, profile))
             else:
                 verdict = asyncio.run(run_drill(name, base / name, timings, evidence=evidence))
         verdicts.append(verdict)
@@ -170,3 +183,22 @@ def drill_command(
     console.print(f"drill files in {base}")
     if not all(v.passed for v in verdicts):
         raise typer.Exit(1)
+
+
+def _drill_profile(config: Path | None, name: str | None) -> Profile | None:
+    """The profile whose config files the rollback drill proves (both options or none)."""
+    from livegate.ops.config_files import load_config
+    from livegate.ops.profiles import ProfileError, load_profiles
+
+    if (config is None) != (name is None):
+        fail("--config and --profile go together")
+    if config is None or name is None:
+        return None
+    try:
+        profiles = load_profiles(config)
+        if name not in profiles:
+            raise ProfileError(f"{config}: no profile {name!r} (it has: {', '.join(profiles)})")
+        load_config(profiles[name])  # a bad file refuses here, before any drill runs
+    except ProfileError as exc:
+        fail(str(exc))
+    return profiles[name]

@@ -12,6 +12,7 @@ evidence for its gateway to journal (the go-live gate reads it).
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from decimal import Decimal
@@ -22,9 +23,11 @@ from livegate.drills.sim_process import SimProcess, until
 from livegate.engine import Gateway
 from livegate.engine.control import write_evidence_command
 from livegate.model import OrderRequest, OrderStatus
+from livegate.model.errors import LivegateError
 from livegate.model.events import EvidenceRecorded
 from livegate.model.samples import DEMO_START_PRICES
-from livegate.ops.profiles import load_profiles
+from livegate.ops.config_files import load_config
+from livegate.ops.profiles import Profile, load_profiles
 from livegate.ops.snapshots import rollback
 from livegate.ops.wiring import build_gateway
 
@@ -38,9 +41,7 @@ broker = "sim"
 port = {port}
 api_key = "env:{variable}"
 data_dir = "data"
-risk = "risk.toml"
-rollout = "rollout.toml"
-
+{files}
 [profiles.drill.gateway]
 heartbeat_interval = 0.5
 reconnect_delay = 0.1
@@ -68,24 +69,32 @@ max_orders_per_day = 500
 """
 
 
-async def run_rollback_drill(directory: Path, evidence_for: Path | None = None) -> Verdict:
+async def run_rollback_drill(
+    directory: Path, evidence_for: Path | None = None, profile: Profile | None = None
+) -> Verdict:
+    """With `profile`, config A is that profile's own files (risk, rollout, sessions,
+    reference, copied as they are) on the sim broker, and the verdict is evidence for
+    that profile's config; B is A with each file changed. Without, a drill config."""
     started = time.monotonic()
     verdict = Verdict("rollback")
     config = directory / "config"
     config.mkdir(parents=True, exist_ok=True)
     (directory / "sim").mkdir(exist_ok=True)
     key = f"lg_sim_{secrets.token_hex(12)}"
+    files_a, files_b, proven_for = _drill_files(profile)
     sim = SimProcess(directory / "sim", key)
     sim.start()
     environ = {KEY_VARIABLE: key}
-    files = config / "profiles.toml", config / "risk.toml", config / "rollout.toml"
-    files[0].write_text(PROFILES.format(port=sim.port, variable=KEY_VARIABLE))
-    files[1].write_text(RISK_A)
-    files[2].write_text(ROLLOUT_A)
+    profiles = config / "profiles.toml"
+    roles = "".join(f'{role} = "{role}.toml"\n' for role in files_a)
+    profiles.write_text(PROFILES.format(port=sim.port, variable=KEY_VARIABLE, files=roles))
+    _write(config, files_a)
+    own = profile is None
 
     def gateway() -> Gateway:
-        return build_gateway(load_profiles(files[0])["drill"], environ)
+        return build_gateway(load_profiles(profiles)["drill"], environ)
 
+    refusals: tuple[type[Exception], ...] = () if own else (LivegateError,)
     last: Gateway | None = None
     try:
         # Config A: resting orders and positions.
@@ -96,14 +105,17 @@ async def run_rollback_drill(directory: Path, evidence_for: Path | None = None) 
                               ask=str(price + D("0.01")))  # fmt: skip
         symbols = list(DEMO_START_PRICES)
         for n, symbol in enumerate(symbols):
-            await a.submit_order(
-                OrderRequest(symbol=symbol, side="BUY", quantity=10 + n, order_type="MARKET")
-            )
-            for level in range(3):
-                away = DEMO_START_PRICES[symbol] - D(5 + level)
+            # A profile's own limits, sessions or reference may refuse these: fine,
+            # the drill then proves the rollback with what its config allowed.
+            with contextlib.suppress(*refusals):
                 await a.submit_order(
-                    OrderRequest(symbol=symbol, side="BUY", quantity=1, price=away)
+                    OrderRequest(symbol=symbol, side="BUY", quantity=10 + n, order_type="MARKET")
                 )
+                for level in range(3):
+                    away = DEMO_START_PRICES[symbol] - D(5 + level)
+                    await a.submit_order(
+                        OrderRequest(symbol=symbol, side="BUY", quantity=1, price=away)
+                    )
         await until(lambda: not [o for o in a.orders(open_only=True) if o.status is
                                  not OrderStatus.SUBMITTED], 10)  # fmt: skip
         open_a = sorted(o.client_order_id for o in a.orders(open_only=True))
@@ -113,25 +125,31 @@ async def run_rollback_drill(directory: Path, evidence_for: Path | None = None) 
         limit_a = a.risk.limits.max_order_qty
         stage_a = a.rollout_stage
         await a.stop()
-        verdict.check("config A ran", bool(open_a) and bool(positions_a),
+        ran = (bool(open_a) and bool(positions_a)) or not own  # a profile's may refuse orders
+        verdict.check("config A ran", ran,
                       f"{len(open_a)} open orders, {len(positions_a)} positions")  # fmt: skip
 
-        # Config B: a tighter limit and a new stage, promoted to.
-        files[1].write_text(RISK_B)
-        files[2].write_text(ROLLOUT_B)
+        # Config B: a tighter limit and a new stage, promoted to (with a profile's
+        # files: each of them changed, a new release).
+        _write(config, files_b)
         b = last = gateway()
         await b.start()
-        await b.set_rollout_stage("canary", "drill", "config B's new stage")
-        probe = await b.submit_order(
-            OrderRequest(symbol=symbols[0], side="BUY", quantity=10, price=D("1.00"))
-        )
-        in_force = probe.status is OrderStatus.REJECTED and b.rollout_stage == "canary"
-        verdict.check("config B in force", in_force, f"a 10-lot: {probe.reject_reason}")
+        assert b.release is not None
+        if own:
+            await b.set_rollout_stage("canary", "drill", "config B's new stage")
+            probe = await b.submit_order(
+                OrderRequest(symbol=symbols[0], side="BUY", quantity=10, price=D("1.00"))
+            )
+            in_force = probe.status is OrderStatus.REJECTED and b.rollout_stage == "canary"
+            verdict.check("config B in force", in_force, f"a 10-lot: {probe.reject_reason}")
+        else:
+            changed = b.release.config_id != config_a
+            verdict.check("config B in force", changed, f"release {b.release.config_id}")
         await b.stop()
 
         # Roll back to A, restart on it.
-        restored = rollback(Path(load_profiles(files[0])["drill"].data_dir), config_a)
-        wrote = files[1].read_text() == RISK_A and files[2].read_text() == ROLLOUT_A
+        restored = rollback(Path(load_profiles(profiles)["drill"].data_dir), config_a)
+        wrote = all((config / f"{role}.toml").read_text() == text for role, text in files_a.items())
         verdict.check("rollback wrote A's files", wrote, ", ".join(restored.written))
         again = last = gateway()
         await again.start()
@@ -165,9 +183,30 @@ async def run_rollback_drill(directory: Path, evidence_for: Path | None = None) 
     if evidence_for is not None:
         write_evidence_command(
             evidence_for / "control", "drill", "rollback", verdict.passed,
-            int(verdict.seconds * 1000), "", _summary(verdict),
+            int(verdict.seconds * 1000), proven_for, _summary(verdict),
         )  # fmt: skip
     return verdict
+
+
+def _drill_files(profile: Profile | None) -> tuple[dict[str, str], dict[str, str], str]:
+    """(A's files by role, B's, the config id the verdict is evidence for)."""
+    if profile is None:
+        return (
+            {"risk": RISK_A, "rollout": ROLLOUT_A},
+            {"risk": RISK_B, "rollout": ROLLOUT_B},
+            "",
+        )
+    loaded = load_config(profile)  # ProfileError on a bad file, before anything starts
+    a = {f.role: f.content for f in loaded.files if f.role != "profiles"}
+    b = {role: text + "\n# config B of the rollback drill\n" for role, text in a.items()}
+    if not b:
+        b = {"risk": "# config B of the rollback drill\n"}  # a release with a file more
+    return a, b, loaded.config_id
+
+
+def _write(config: Path, files: dict[str, str]) -> None:
+    for role, text in files.items():
+        (config / f"{role}.toml").write_text(text, encoding="utf-8")
 
 
 def _summary(verdict: Verdict) -> str:

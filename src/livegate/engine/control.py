@@ -20,6 +20,7 @@ from typing import TypeVar
 import msgspec
 
 from livegate.model.enums import TradingState
+from livegate.model.events import EvidenceRecorded
 
 log = logging.getLogger("livegate.control")
 T = TypeVar("T")
@@ -186,6 +187,8 @@ class EvidenceCommand(msgspec.Struct, frozen=True):
     detail: str
     command_id: str
     ts_ns: int
+    adapter: str = ""
+    covers: tuple[str, ...] = ()
 
 
 def write_stage_command(control_dir: Path, stage: str, who: str, why: str) -> StageCommand:
@@ -214,13 +217,23 @@ def write_evidence_command(
     millis: int,
     config_id: str,
     detail: str,
+    adapter: str = "",
+    covers: tuple[str, ...] = (),
 ) -> EvidenceCommand:
     command = EvidenceCommand(
         kind, name, passed, max(0, int(millis)), config_id, detail, secrets.token_hex(8),
-        time.time_ns(),
+        time.time_ns(), adapter, covers,
     )  # fmt: skip
     _write_atomically(control_dir / f"{EVIDENCE_PREFIX}{command.command_id}.json", command)
     return command
+
+
+def evidence_event(command: EvidenceCommand) -> EvidenceRecorded:
+    """The journal entry for a verdict: stamped when it was proven, not when picked up."""
+    return EvidenceRecorded(
+        command.kind, command.name, command.passed, command.millis, command.config_id,
+        command.detail, command.ts_ns, command.command_id, command.adapter, command.covers,
+    )  # fmt: skip
 
 
 def read_stage_command(control_dir: Path) -> StageCommand | None:

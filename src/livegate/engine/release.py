@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 
 from livegate.engine.control import (
+    evidence_event,
     read_evidence_commands,
     read_safe_stop_command,
     read_stage_command,
@@ -32,7 +33,6 @@ from livegate.engine.supervisor import Supervisor
 from livegate.model.enums import OrderStatus, TradingState
 from livegate.model.errors import LivegateError
 from livegate.model.events import (
-    EvidenceRecorded,
     SafeStopReport,
     SafeStopRequested,
     StageChanged,
@@ -113,18 +113,7 @@ class ReleaseControls:
             self._start_driving(request, wait=30.0, report_incomplete=True)
         for evidence in read_evidence_commands(control):
             if evidence.command_id not in applied:
-                await self.pipeline.record(
-                    EvidenceRecorded(
-                        evidence.kind,
-                        evidence.name,
-                        evidence.passed,
-                        evidence.millis,
-                        evidence.config_id,
-                        evidence.detail,
-                        self.parts.clock.now_ns(),
-                        evidence.command_id,
-                    )
-                )
+                await self.pipeline.record(evidence_event(evidence))
             remove_evidence_command(control, evidence.command_id)
 
     async def resume(self) -> None:

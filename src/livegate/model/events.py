@@ -246,6 +246,7 @@ class ReleaseRecorded(msgspec.Struct, frozen=True, tag="release"):
     profile_name: str
     files: tuple[ConfigFile, ...]
     ts_ns: int
+    alert_sinks: tuple[str, ...] = ()  # kinds (log, file, webhook), never an address
 
 
 class VenueChanged(msgspec.Struct, frozen=True, tag="venue", omit_defaults=True):

@@ -27,7 +27,13 @@ import msgspec
 from livegate.model.secret import Secret
 
 ENVIRONMENTS = ("paper", "sim", "live")
-FILE_KEYS = ("reference", "risk", "sessions", "rollout")  # paths, relative to the profiles file
+FILE_KEYS = (
+    "reference",
+    "risk",
+    "sessions",
+    "rollout",
+    "gate",
+)  # paths, relative to the profiles file
 BROKERS = ("paper", "sim", "fix")
 
 
@@ -66,6 +72,9 @@ class Profile(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     risk: str = ""  # risk limits file (TOML, docs/risk.md); none: only the trading state
     sessions: str = ""  # session hours file (TOML); overrides the risk file's [sessions]
     rollout: str = ""  # rollout stages file (TOML, docs/release.md)
+    gate: str = ""  # go-live gate thresholds (TOML, docs/go-live.md); none: the defaults
+    calendar: str = ""  # the exchange calendar the day follows (XSHG, XNYS, ...): EOD, the gate
+    webhook: str = ""  # alerts POSTed here: a URL, or env:VAR holding one (it may carry a token)
     # FIX sessions
     sender_comp_id: str = ""
     target_comp_id: str = ""
@@ -107,6 +116,14 @@ def load_profiles(path: Path) -> dict[str, Profile]:
         for key in FILE_KEYS:
             if getattr(profile, key):
                 setattr(profile, key, str((base / getattr(profile, key)).resolve()))
+        if profile.calendar:
+            from livegate.risk.sessions import known_calendar
+
+            if not known_calendar(profile.calendar):
+                raise ProfileError(
+                    f"{path}: profile {name!r}: calendar {profile.calendar!r} is not an"
+                    " exchange_calendars code (XSHG, XNYS, XHKG, ...)"
+                )
         if not profile.reference and profile.environment == "live":
             raise ProfileError(f"{path}: profile {name!r}: a live profile needs its reference file")
         profiles[name] = profile
@@ -188,6 +205,23 @@ def _from_secrets_file(profile: Profile, spec: str) -> str:
     if not isinstance(value, str) or not value:
         raise ProfileError(f"profile {profile.name!r}: no api_key in [{section}] of {path}")
     return value
+
+
+def resolve_webhook(profile: Profile, environ: dict[str, str] | None = None) -> str | None:
+    """The profile's alert webhook URL, from the profile or the variable it names."""
+    reference = profile.webhook
+    if not reference:
+        return None
+    if reference.startswith("env:"):
+        value = (environ if environ is not None else dict(os.environ)).get(reference[4:], "")
+        if not value:
+            raise ProfileError(
+                f"profile {profile.name!r}: webhook variable {reference[4:]} is not set"
+            )
+        reference = value
+    if not reference.startswith(("http://", "https://")):
+        raise ProfileError(f"profile {profile.name!r}: webhook must be an http(s) URL or env:VAR")
+    return reference
 
 
 def snapshot(profile: Profile) -> dict[str, Any]:

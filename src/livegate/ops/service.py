@@ -36,7 +36,15 @@ from livegate.engine.control import (
     read_recon_commands,
 )
 from livegate.engine.gateway import Gateway
-from livegate.observe.alerts import AlertConfig, AlertEngine, file_sink, log_sink, webhook_sink
+from livegate.model.events import GateOverridden
+from livegate.observe.alerts import (
+    AlertConfig,
+    AlertEngine,
+    Rule,
+    file_sink,
+    log_sink,
+    webhook_sink,
+)
 from livegate.observe.logs import OrderLog
 from livegate.observe.metrics import GatewayMetrics
 from livegate.ops.config_files import release_record
@@ -45,11 +53,13 @@ from livegate.ops.profiles import Profile, snapshot
 from livegate.ops.release_status import release_status
 from livegate.ops.snapshots import write_snapshot
 from livegate.recon import Reconciler, ReconConfig
-from livegate.recon.report import build_report, write_report
+from livegate.recon.report import build_report
+from livegate.risk.sessions import trading_sessions
 
 log = logging.getLogger("livegate.service")
 Strategy = Callable[[Gateway], Awaitable[object]]
 STATUS_FILE = "service.json"
+_DAY_NS = 86_400 * 10**9
 
 
 @dataclass
@@ -63,6 +73,12 @@ class ServiceConfig:
     recon: ReconConfig | None = field(default_factory=ReconConfig)  # None: no intraday runs
     status_interval: float = 1.0
     profile: Profile | None = None  # recorded in the config snapshot (references, no secrets)
+    # The exchange calendar the trading day follows (XSHG, ...): the end-of-day
+    # reconciliation runs `eod_after_close` seconds of the gateway's clock after
+    # each close. Empty: no scheduled EOD (`livegate recon --eod` still works).
+    calendar: str = ""
+    eod_after_close: float = 60.0
+    gate_override: tuple[str, str] | None = None  # (who, why) of `serve --override-gate`
 
 
 class GatewayService:
@@ -83,9 +99,15 @@ class GatewayService:
         if gateway.config.control_dir is None:
             gateway.config.control_dir = data / "control"
         sinks = [log_sink, file_sink(data / "alerts.jsonl")]
+        self.sink_kinds = ["log", "file"]
         if config.webhook:
             sinks.append(webhook_sink(config.webhook))
+            self.sink_kinds.append("webhook")
         self.alerts = AlertEngine(gateway, config.alerts, sinks=sinks)
+        if config.gate_override is not None:
+            assert self.alerts.rules is not None
+            self.alerts.rules.append(Rule("gate-override", "P1", self._overridden))
+        self._override_ns = 0
         self.metrics.trading_state = lambda: gateway.trading_state.value
         self.metrics.venue = lambda: gateway.venue
         self.metrics.open_alerts = lambda: self.alerts.open_by_level
@@ -118,6 +140,11 @@ class GatewayService:
         self.started_ns = time.time_ns()
         if self.gateway.release is None:  # the embedded default: versions, no files
             self.gateway.release = release_record(self.gateway.adapter, [])
+        # Which kinds of alert sink this run has (never a webhook's address): the gate
+        # asks that one reaches a person.
+        self.gateway.release = msgspec.structs.replace(
+            self.gateway.release, alert_sinks=tuple(self.sink_kinds)
+        )
         write_snapshot(cfg.data_dir, self.gateway.release)
         self.write_config_snapshot()
         self.gateway.on_connection_state.append(lambda _: self.write_status())
@@ -127,6 +154,13 @@ class GatewayService:
             self.write_status(stopped=True)  # the failed start-up checks, for `livegate status`
             self._log_stream.close()
             raise
+        if cfg.gate_override is not None:
+            who, why = cfg.gate_override
+            self._override_ns = self.gateway.clock.now_ns()
+            release = self.gateway.release
+            config_id = release.config_id if release is not None else ""
+            await self.gateway.record(GateOverridden(who, why, config_id, self._override_ns))
+            log.warning("live start without a passing go-live gate: overridden by %s: %s", who, why)
         self.alerts.start()
         if self.reconciler is not None:
             self.reconciler.start()
@@ -139,6 +173,9 @@ class GatewayService:
         )
         status_task = asyncio.create_task(self._status_loop(), name="livegate-status")
         control_task = asyncio.create_task(self._control_loop(), name="livegate-control")
+        eod_task = (
+            asyncio.create_task(self._eod_loop(), name="livegate-eod") if cfg.calendar else None
+        )
         try:
             if run_for is None:
                 await self._stop.wait()
@@ -146,7 +183,7 @@ class GatewayService:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), run_for)
         finally:
-            for task in (strategy_task, status_task, control_task):
+            for task in (strategy_task, status_task, control_task, eod_task):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -160,6 +197,17 @@ class GatewayService:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
+
+    def _overridden(self, gateway: Gateway) -> str | None:
+        """P1 from an override of the go-live gate until a person acknowledges it."""
+        if not self._override_ns or self.config.gate_override is None:
+            return None
+        acknowledged = any(
+            a.key == "gate-override" and a.state == "ACKNOWLEDGED" and a.ts_ns >= self._override_ns
+            for a in gateway.book.alerts
+        )
+        who, why = self.config.gate_override
+        return None if acknowledged else f"live without a passing go-live gate: {who}: {why}"
 
     async def _run_strategy(self, strategy: Strategy) -> None:
         try:
@@ -205,6 +253,16 @@ class GatewayService:
     async def _reconcile(self, command: ReconCommand) -> dict[str, Any]:
         reconciler = self.reconciler or Reconciler(self.gateway, ReconConfig(settle_window=0))
         answer: dict[str, Any] = {"ok": True, "error": ""}
+        if command.op == "run" and command.eod:
+            out = Path(command.out) if command.out else self.config.data_dir
+            result, report, paths = await reconciler.end_of_day(self.trading_day(), out)
+            answer["findings"] = len(result.findings)
+            answer["opened"] = result.opened
+            answer["auto_resolved"] = result.auto_resolved
+            answer["cleared"] = result.cleared
+            answer["report"] = msgspec.to_builtins(report)
+            answer["paths"] = {kind: str(path) for kind, path in paths.items()}
+            return answer
         try:
             if command.op == "run":
                 result = await reconciler.run(eod=True)
@@ -222,15 +280,52 @@ class GatewayService:
             return {"ok": False, "error": str(exc.args[0] if exc.args else exc)}
         report = build_report(
             reconciler.diffs(open_only=command.op != "run" and not command.show_all),
-            datetime.date.today(),
+            self.trading_day(),
             self.gateway.config.account,
             reconciler.config.policy.describe(),
         )
         answer["report"] = msgspec.to_builtins(report)
-        if command.eod:
-            paths = write_report(report, Path(command.out) if command.out else self.config.data_dir)
-            answer["paths"] = {kind: str(path) for kind, path in paths.items()}
         return answer
+
+    async def _eod_loop(self) -> None:
+        """At each close of the calendar (on the gateway's clock, so a compressed day
+        closes too): the end-of-day reconciliation, its report, and its journal entry."""
+        clock = self.gateway.clock
+        after = int(self.config.eod_after_close * 1e9)
+        while True:
+            now = clock.now_ns()
+            ahead = trading_sessions(self.config.calendar, now - _DAY_NS, now + 10 * _DAY_NS)
+            upcoming = [s for s in ahead if s.close_ns + after > now]
+            if not upcoming:
+                await clock.sleep_until(now + _DAY_NS)
+                continue
+            session = upcoming[0]
+            await clock.sleep_until(session.close_ns + after)
+            reconciler = self.reconciler or Reconciler(self.gateway, ReconConfig(settle_window=0))
+            try:
+                run, _, paths = await reconciler.end_of_day(session.day, self.config.data_dir)
+            except Exception:
+                log.exception("end-of-day reconciliation of %s failed", session.day)
+                continue
+            log.info(
+                "end-of-day reconciliation of %s: %d difference(s); report %s",
+                session.day,
+                len(run.findings),
+                paths.get("html"),
+            )
+
+    def trading_day(self) -> datetime.date:
+        """The session now belongs to (the last one opened), else the clock's date."""
+        now = self.gateway.clock.now_ns()
+        if self.config.calendar:
+            opened = [
+                s
+                for s in trading_sessions(self.config.calendar, now - 7 * _DAY_NS, now)
+                if s.open_ns <= now
+            ]
+            if opened:
+                return opened[-1].day
+        return datetime.datetime.fromtimestamp(now / 1e9).date()
 
     async def _status_loop(self) -> None:
         while True:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 from livegate.broker.adapter import BrokerAdapter
 from livegate.engine.gateway import Gateway
@@ -28,6 +30,7 @@ from livegate.model.events import (
     DiffAcknowledged,
     DiffOpened,
     DiffResolved,
+    EodReconciled,
     LedgerAdjusted,
 )
 from livegate.model.ledger import Ledger
@@ -35,6 +38,7 @@ from livegate.model.orders import Order
 from livegate.model.reports import OrderReport
 from livegate.recon.compare import BrokerView, LocalView, Tolerances, compare
 from livegate.recon.policy import ConflictPolicy
+from livegate.recon.report import Report, build_report, write_report
 
 log = logging.getLogger("livegate.recon")
 AlertHook = Callable[[Diff], object]
@@ -158,6 +162,34 @@ class Reconciler:
                     result.cleared.append(diff.id)
             result.findings = self._findings(broker)
             return result
+
+    async def end_of_day(
+        self, trading_day: dt.date, out: Path | None, diffs_shown: str = "all"
+    ) -> tuple[ReconRun, Report, dict[str, Path]]:
+        """The close's reconciliation: a run that waits for no settle window, its report
+        (written to `out` when given), and an `EodReconciled` journaled for the gate.
+
+        `diffs_shown`: "all" diffs in the report, or only the "open" ones.
+        """
+        result = await self.run(eod=True)
+        report = build_report(
+            self.diffs(open_only=diffs_shown == "open"),
+            trading_day,
+            self.gateway.config.account,
+            self.config.policy.describe(),
+        )
+        paths = write_report(report, out) if out is not None else {}
+        unresolved = tuple(d.id for d in self.gateway.book.open_diffs())
+        await self.gateway.record(
+            EodReconciled(
+                trading_day.isoformat(),
+                len(result.findings),
+                unresolved,
+                str(paths.get("html", "")),
+                self.gateway.clock.now_ns(),
+            )
+        )
+        return result, report, paths
 
     async def _broker_view(self) -> BrokerView:
         view = await broker_view(

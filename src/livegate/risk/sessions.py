@@ -120,6 +120,62 @@ class SessionGuard:
         return result
 
 
+@dataclass(frozen=True)
+class TradingSession:
+    """One session of an exchange calendar, in UTC nanoseconds; `breaks` is lunch."""
+
+    day: dt.date
+    open_ns: int
+    close_ns: int
+    breaks: tuple[tuple[int, int], ...] = ()
+
+    def describe(self, tz: str) -> str:
+        zone = ZoneInfo(tz)
+
+        def at(ns: int) -> str:
+            return dt.datetime.fromtimestamp(ns / 1e9, zone).strftime("%H:%M")
+
+        lunch = "".join(f", break {at(a)}-{at(b)}" for a, b in self.breaks)
+        return f"{self.day} {at(self.open_ns)}-{at(self.close_ns)} {tz}{lunch}"
+
+
+def known_calendar(code: str) -> bool:
+    return code in _calendar_names()
+
+
+def calendar_timezone(code: str) -> str:
+    import exchange_calendars as xcals
+
+    return str(xcals.get_calendar(code).tz)
+
+
+def trading_sessions(code: str, start_ns: int, end_ns: int) -> list[TradingSession]:
+    """The sessions of calendar `code` whose day falls between two instants (inclusive).
+
+    ValueError for a code exchange_calendars does not know.
+    """
+    if not known_calendar(code):
+        raise ValueError(
+            f"unknown exchange calendar {code!r} (exchange_calendars codes: XSHG, ...)"
+        )
+    import exchange_calendars as xcals
+    import pandas as pd
+
+    calendar = xcals.get_calendar(code)
+    lo = max(pd.Timestamp(start_ns - _DAY_NS, unit="ns").normalize(), calendar.first_session)
+    hi = min(pd.Timestamp(end_ns + _DAY_NS, unit="ns").normalize(), calendar.last_session)
+    if lo > hi:
+        return []
+    schedule = calendar.schedule.loc[lo:hi]
+    found = []
+    for day, row in zip(schedule.index, schedule.itertuples(), strict=True):
+        breaks: tuple[tuple[int, int], ...] = ()
+        if "break_start" in schedule.columns and not pd.isna(row.break_start):
+            breaks = ((row.break_start.value, row.break_end.value),)
+        found.append(TradingSession(day.date(), row.open.value, row.close.value, breaks))
+    return [s for s in found if s.close_ns >= start_ns and s.open_ns <= end_ns]
+
+
 _NAMES: set[str] = set()
 
 

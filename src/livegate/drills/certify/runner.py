@@ -55,6 +55,17 @@ class Certificate:
         critical = [o for o in self.outcomes if o.critical and o.status != NOT_APPLICABLE]
         return bool(critical) and all(o.status == PASSED for o in critical)
 
+    def covers(self, whole: set[str]) -> tuple[str, ...]:
+        """The groups, among those that ran `whole` (not cut by --only), with at least
+        one scenario passed and none failed: what the go-live gate may count."""
+        found = []
+        for group in sorted(whole):
+            mine = [o for o in self.outcomes if o.group == group]
+            passed = any(o.status == PASSED for o in mine)
+            if passed and not any(o.status == FAILED for o in mine):
+                found.append(group)
+        return tuple(found)
+
     def counts(self) -> dict[str, int]:
         out = {PASSED: 0, FAILED: 0, NOT_APPLICABLE: 0}
         for o in self.outcomes:

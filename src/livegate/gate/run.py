@@ -1,0 +1,154 @@
+"""One gate evaluation on a data folder: which release, which evidence, and the record.
+
+The verdict is journaled like any other evidence. With a gateway running on
+the folder it is left in the control folder for that gateway (the one
+writer of its journal); with none, the gate takes the writer's lock itself
+and journals it, together with verdicts drills and certify left waiting.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from livegate.engine.control import (
+    evidence_event,
+    read_evidence_commands,
+    remove_evidence_command,
+    write_evidence_command,
+)
+from livegate.gate.criteria import evaluate
+from livegate.gate.evidence import Current, Evidence, current_from_release, profile_calendar
+from livegate.gate.evidence import read_evidence as read_journal
+from livegate.gate.rules import GateFile, Verdict, load_gate_file
+from livegate.journal import Journal, SQLiteStore
+from livegate.journal.lock import JournalLockedError, is_locked
+from livegate.model.clock import SYSTEM_CLOCK, Clock
+from livegate.model.events import EvidenceRecorded, ReleaseRecorded
+from livegate.ops.config_files import load_config, release_record
+from livegate.ops.profiles import Profile, ProfileError
+
+
+class GateError(ProfileError):
+    """The gate cannot be evaluated as asked (no release, a bad gate file)."""
+
+
+@dataclass
+class Setup:
+    current: Current
+    rules: GateFile
+
+
+def setup_from_profile(
+    profile: Profile, found: Evidence, environ: dict[str, str] | None = None
+) -> Setup:
+    """The release `serve --config --profile` would run now; its gate file or the defaults.
+
+    Alert sinks are what the last run of this config journaled (a webhook is a
+    serve option): a config not yet served has none.
+    """
+    from livegate.ops.wiring import build_adapter
+
+    loaded = load_config(profile)
+    release = release_record(build_adapter(profile, environ), loaded.files, profile.name)
+    ran = [r for _, r in found.releases if r.config_id == release.config_id]
+    sinks = ran[-1].alert_sinks if ran else ()
+    current = current_from_release(release, profile.calendar, profile.environment)
+    current.alert_sinks = sinks
+    rules = load_gate_file(Path(profile.gate)) if profile.gate else GateFile()
+    return Setup(current, rules)
+
+
+def setup_from_journal(found: Evidence, gate_file: Path | None) -> Setup:
+    """The release last served on the folder, as its journal recorded it."""
+    if not found.releases:
+        raise GateError(
+            "no release was ever started on this folder: give --config and --profile,"
+            " or serve it first"
+        )
+    release: ReleaseRecorded = found.releases[-1][1]
+    calendar, environment = profile_calendar(release)
+    rules = load_gate_file(gate_file) if gate_file is not None else GateFile()
+    return Setup(current_from_release(release, calendar, environment), rules)
+
+
+def take_waiting_evidence(data_dir: Path, wait: float = 5.0) -> bool:
+    """Verdicts drills and certify left for the folder's gateway are journaled before
+    the gate reads: by the running gateway (we wait for it), else by us. True when
+    no gateway runs (the gate then journals its own verdict itself)."""
+    control = data_dir / "control"
+    journal = data_dir / "journal.sqlite"
+    if is_locked(journal):
+        deadline = time.monotonic() + wait
+        while read_evidence_commands(control) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return False
+    waiting = read_evidence_commands(control)
+    if waiting:
+        if not _append_offline(data_dir, [evidence_event(c) for c in waiting]):
+            return False
+        for command in waiting:
+            remove_evidence_command(control, command.command_id)
+    return True
+
+
+def _append_offline(data_dir: Path, events: list[EvidenceRecorded]) -> bool:
+    """Journal `events` with the writer's lock; False when a gateway took it first."""
+    journal = Journal(SQLiteStore(data_dir / "journal.sqlite"))
+    try:
+        journal.open()
+    except JournalLockedError:
+        return False
+    try:
+        journal.write_now(events)
+    finally:
+        journal.store.close()
+    return True
+
+
+def record_verdict(data_dir: Path, verdict: Verdict, who: str, offline: bool) -> str:
+    """Journal the verdict (who asked, the result, each criterion); says where it went."""
+    detail = f"by {who}: {verdict.summary()}"
+    passed = tuple(c.name for c in verdict.criteria if c.passed)
+    command = write_evidence_command(
+        data_dir / "control", "gate", verdict.adapter, verdict.passed, 0, verdict.config_id,
+        detail, verdict.adapter, passed,
+    )  # fmt: skip
+    if offline and take_waiting_evidence(data_dir):
+        return "journaled"
+    return f"left for the running gateway (command {command.command_id})"
+
+
+def run_gate(
+    data_dir: Path,
+    profile: Profile | None,
+    gate_file: Path | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    environ: dict[str, str] | None = None,
+) -> tuple[Verdict, bool]:
+    """Evaluate the gate on `data_dir`: (verdict, whether no gateway was running)."""
+    offline = take_waiting_evidence(data_dir)
+    found = read_journal(data_dir)
+    setup = (
+        setup_from_profile(profile, found, environ)
+        if profile is not None
+        else setup_from_journal(found, gate_file)
+    )
+    if gate_file is not None:
+        setup.rules = load_gate_file(gate_file)
+    return evaluate(found, setup.current, setup.rules, clock.now_ns()), offline
+
+
+def gate_passed(data_dir: Path, release: ReleaseRecorded) -> EvidenceRecorded | None:
+    """The latest passing verdict of the gate for exactly this release, if any."""
+    if not (data_dir / "journal.sqlite").exists():
+        return None
+    adapter = f"{release.adapter_module} {release.adapter_version}"
+    found = read_journal(data_dir)
+    passing = [
+        e
+        for _, e in found.of_kind("gate")
+        if e.passed and e.config_id == release.config_id and e.adapter == adapter
+    ]
+    return passing[-1] if passing else None
