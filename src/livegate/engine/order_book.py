@@ -29,6 +29,7 @@ from livegate.model.events import (
     DiffAcknowledged,
     DiffOpened,
     DiffResolved,
+    EodReconciled,
     ExternalActivity,
     FillInferred,
     JournalEvent,
@@ -104,6 +105,7 @@ class OrderBook(FillAccounting):
         self.release = ReleaseState()  # rollout stage, safe-stop, release records
         self.diffs: dict[str, Diff] = {}  # every diff ever, resolved ones included
         self.alerts: list[AlertChanged] = []  # every alert change, in order
+        self.last_eod = ""  # the trading day of the latest end-of-day reconciliation
         self._multipliers: dict[str, Decimal] = {}
         self._last_fill_ns: dict[str, int] = {}  # broker time of the latest fill applied
 
@@ -237,6 +239,8 @@ class OrderBook(FillAccounting):
                         report.client_order_id,
                         f"broker {type(report).__name__} {key} was not sent by us",
                     )
+            elif isinstance(event, EodReconciled):
+                self.last_eod = event.trading_day
             # Anomaly and GatewayStarted are notes for people; they change nothing.
         except Exception as exc:
             log.exception("journaled %s could not be applied", type(event).__name__)

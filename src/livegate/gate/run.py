@@ -45,8 +45,8 @@ def setup_from_profile(
 ) -> Setup:
     """The release `serve --config --profile` would run now; its gate file or the defaults.
 
-    Alert sinks are what the last run of this config journaled (a webhook is a
-    serve option): a config not yet served has none.
+    Alert sinks: the profile's webhook, and what the last run of this config
+    journaled (`serve --webhook` is an option, not a file).
     """
     from livegate.ops.wiring import build_adapter
 
@@ -54,6 +54,8 @@ def setup_from_profile(
     release = release_record(build_adapter(profile, environ), loaded.files, profile.name)
     ran = [r for _, r in found.releases if r.config_id == release.config_id]
     sinks = ran[-1].alert_sinks if ran else ()
+    if profile.webhook and "webhook" not in sinks:
+        sinks = (*sinks, "webhook")  # serve on this profile posts to it
     current = current_from_release(release, profile.calendar, profile.environment)
     current.alert_sinks = sinks
     rules = load_gate_file(Path(profile.gate)) if profile.gate else GateFile()
