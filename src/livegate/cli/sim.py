@@ -112,7 +112,14 @@ def drill_command(
         typer.Option("--config", help="Profiles file: the rollback drill rolls back its files."),
     ] = None,
     profile_name: Annotated[
-        str | None, typer.Option("--profile", help="A profile of --config (rollback only).")
+        str | None,
+        typer.Option("--profile", help="A profile of --config (rollback, trading-day)."),
+    ] = None,
+    speed: Annotated[
+        float, typer.Option("--speed", min=1, max=100_000, help="trading-day: clock speed.")
+    ] = 400.0,
+    day: Annotated[
+        str | None, typer.Option("--day", help="trading-day: YYYY-MM-DD (default: the last).")
     ] = None,
 ) -> None:
     """Run a failure drill against a sim broker it starts itself; exit 1 if it fails.
@@ -121,6 +128,8 @@ def drill_command(
     broker-restart, broker-restart-lost-state, duplicate-reports,
     reordered-reports, throttling, auth-failure, rollback (config A, B, back
     to A: orders, positions, limits and stage as A left them), or all.
+    trading-day (with --config/--profile of a sim or paper profile): a whole
+    session of the profile's calendar served on a clock --speed times as fast.
     """
     import tempfile
 
@@ -129,6 +138,9 @@ def drill_command(
     from livegate.drills.faults import SCENARIOS, DrillTimings, Verdict, run_drill
     from livegate.drills.rollback import run_rollback_drill
 
+    if scenario == "trading-day":
+        _trading_day(_drill_profile(config, profile_name), speed, day)
+        return
     drills = (*SCENARIOS, "rollback")
     chosen = list(drills) if scenario == "all" else [scenario]
     unknown = [s for s in chosen if s not in drills]
@@ -202,3 +214,31 @@ def _drill_profile(config: Path | None, name: str | None) -> Profile | None:
     except ProfileError as exc:
         fail(str(exc))
     return profiles[name]
+
+
+def _trading_day(profile: Profile | None, speed: float, day: str | None) -> None:
+    """A compressed whole session through the profile's broker, into its data folder."""
+    import datetime as dt
+
+    from livegate.drills.trading_day import DayPlan, run_trading_day
+    from livegate.ops.profiles import ProfileError
+
+    if profile is None:
+        fail("the trading-day drill needs --config and --profile (a sim or paper profile)")
+    try:
+        chosen = dt.date.fromisoformat(day) if day else None
+    except ValueError:
+        fail(f"--day {day!r}: write YYYY-MM-DD")
+    try:
+        with console.status("a trading day…"):
+            run = asyncio.run(run_trading_day(profile, DayPlan(day=chosen, speed=speed)))
+    except (ProfileError, ValueError) as exc:
+        fail(str(exc))
+    tz = profile.calendar
+    from livegate.risk.sessions import calendar_timezone
+
+    typer.echo(
+        f"trading day {run.session.describe(calendar_timezone(tz))} ({tz}) at {speed:g}x:"
+        f" {run.orders} orders, {len(run.refused)} refused, in {run.seconds:.1f}s;"
+        f" journaled in {profile.data_dir}"
+    )
