@@ -330,3 +330,33 @@ def test_a_broker_adapter_problem_raises_a_p1_until_it_is_old() -> None:
         await gateway.stop()
 
     asyncio.run(run())
+
+
+def test_an_alert_a_stopped_run_left_open_is_resumed_and_resolved_by_the_next(
+    tmp_path: Path,
+) -> None:
+    """The journal never keeps an alert raised and then forgotten by a restart."""
+
+    async def run() -> None:
+        gateway, _ = scripted_gateway(SQLiteStore(tmp_path / "journal.sqlite"))
+        await gateway.start()
+        engine, _ = engine_for(gateway)
+        await gateway.set_trading_state("HALTED", "ops", "left halted")
+        await engine.evaluate()
+        await gateway.stop()  # stopped with "halted" open
+
+        again, _ = scripted_gateway(SQLiteStore(tmp_path / "journal.sqlite"))
+        await again.start()
+        engine, seen = engine_for(again)
+        engine.start()
+        assert engine.open_alerts() == {"halted": "P0"}  # still open: still HALTED
+        await engine.evaluate()
+        assert seen == []  # not raised a second time
+        await again.set_trading_state("ACTIVE", "ops", "resumed")
+        await engine.evaluate()
+        await engine.stop()
+        assert states(seen, "halted") == ["RESOLVED"]
+        assert [a.state for a in again.book.alerts] == ["RAISED", "RESOLVED"]
+        await again.stop()
+
+    asyncio.run(run())
