@@ -29,12 +29,18 @@ from livegate.broker.sim import SimAdapter
 from livegate.drills.sim_process import SimProcess
 from livegate.drills.trading_day import DayPlan, run_trading_day
 from livegate.engine import Gateway
+from livegate.engine.control import write_evidence_command
 from livegate.gate.rules import Verdict
 from livegate.gate.run import run_gate
 from livegate.model.clock import ScaledClock
 from livegate.model.diffs import DiffKind
 from livegate.model.enums import OrderType, Side, TimeInForce
-from livegate.model.events import AlertChanged, EvidenceRecorded, GateOverridden
+from livegate.model.events import (
+    AlertChanged,
+    EvidenceRecorded,
+    GateOverridden,
+    ReleaseRecorded,
+)
 from livegate.model.orders import OrderIntent
 from livegate.model.samples import DEMO_START_PRICES
 from livegate.model.secret import Secret
@@ -184,7 +190,10 @@ def test_a_compressed_day_certified_and_drilled_passes_the_gate(passed_desk: Des
         if isinstance(e, EvidenceRecorded) and e.kind == "gate"
     ]
     assert len(journaled) == 2 and all(e.passed for e in journaled)
-    assert journaled[-1].config_id == verdict["config_id"] and "by " in journaled[-1].detail
+    assert journaled[-1].config_id == verdict["config_id"]
+    recorded = json.loads(journaled[-1].detail)
+    assert recorded["who"] and [c["passed"] for c in recorded["criteria"]] == [True] * 6
+    assert any("whole: " in line for c in recorded["criteria"] for line in c["evidence"])
 
 
 def test_a_day_ending_with_one_unresolved_diff_is_not_whole(tmp_path: Path) -> None:
@@ -309,6 +318,20 @@ def test_serve_refuses_a_live_profile_whose_gate_never_passed(tmp_path: Path) ->
     ]
     raised = [e for e in events if isinstance(e, AlertChanged) and e.key == "gate-override"]
     assert raised and raised[0].level == "P1" and raised[0].state == "RAISED"
+
+    # A passing verdict for exactly this release lets it start; a changed file does not.
+    release = [e for e in events if isinstance(e, ReleaseRecorded)][-1]
+    adapter = f"{release.adapter_module} {release.adapter_version}"
+    write_evidence_command(tmp_path / "data" / "control", "gate", adapter, True, 0,
+                           release.config_id, "{}", adapter)  # fmt: skip
+    taken = desk.livegate("gate", "data")  # journals the waiting verdict (no gateway runs)
+    assert taken.returncode == 1  # its own verdict: no whole day here, and so on
+    allowed = desk.livegate(*base, "--run-for", "1")
+    assert allowed.returncode == 0, allowed.stderr
+    assert f"go-live gate passed for config {release.config_id}" in allowed.stdout
+    (tmp_path / "instruments.csv").write_text("symbol,tick_size\nAAPL,0.01\nMSFT,0.01\n")
+    changed = desk.livegate(*base, "--run-for", "1")
+    assert changed.returncode == 2 and "never passed" in changed.stderr
 
 
 def test_a_gate_file_with_a_typo_is_refused_by_name(passed_desk: Desk, tmp_path: Path) -> None:

@@ -180,7 +180,9 @@ def _check_gate(
     assert gateway.release is not None
     passed = gate_passed(Path(profile.data_dir), gateway.release)
     if passed is not None:
-        say(f"go-live gate passed for config {gateway.release.config_id} ({passed.detail})")
+        from livegate.gate.rules import when
+
+        say(f"go-live gate passed for config {gateway.release.config_id} at {when(passed.ts_ns)}")
         return None
     if not override:
         fail(

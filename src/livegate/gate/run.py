@@ -8,6 +8,7 @@ and journals it, together with verdicts drills and certify left waiting.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,8 +111,18 @@ def _append_offline(data_dir: Path, events: list[EvidenceRecorded]) -> bool:
 
 
 def record_verdict(data_dir: Path, verdict: Verdict, who: str, offline: bool) -> str:
-    """Journal the verdict (who asked, the result, each criterion); says where it went."""
-    detail = f"by {who}: {verdict.summary()}"
+    """Journal the verdict (who asked, the result, each criterion with its evidence);
+    says where it went."""
+    detail = json.dumps(
+        {
+            "who": who,
+            "summary": verdict.summary(),
+            "criteria": [
+                {"name": c.name, "passed": c.passed, "evidence": c.evidence, "todo": c.todo}
+                for c in verdict.criteria
+            ],
+        }
+    )
     passed = tuple(c.name for c in verdict.criteria if c.passed)
     command = write_evidence_command(
         data_dir / "control", "gate", verdict.adapter, verdict.passed, 0, verdict.config_id,
