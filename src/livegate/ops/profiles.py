@@ -105,10 +105,10 @@ def load_profiles(path: Path) -> dict[str, Profile]:
                 f"{path}: profile {name!r}: environment {profile.environment!r}"
                 f" is not one of {', '.join(ENVIRONMENTS)}"
             )
-        if profile.broker not in BROKERS:
+        if profile.broker not in BROKERS and not profile.broker.startswith("akquant:"):
             raise ProfileError(
                 f"{path}: profile {name!r}: broker {profile.broker!r}"
-                f" is not one of {', '.join(BROKERS)}"
+                f" is not one of {', '.join(BROKERS)} or akquant:package.module:factory"
             )
         base = path.parent
         profile.source = str(path.resolve())

@@ -24,6 +24,8 @@ from livegate.risk.rollout import RolloutGuard
 def build_adapter(profile: Profile, environ: dict[str, str] | None = None) -> BrokerAdapter:
     data = Path(profile.data_dir)
     key = resolve_api_key(profile, environ)  # checks the key's environment first
+    if profile.broker.startswith("akquant:"):
+        return _akquant_broker(profile)
     if profile.broker == "paper":
         return PaperAdapter(data / "paper.sqlite", PaperConfig())
     if profile.broker == "sim":
@@ -44,6 +46,21 @@ def build_adapter(profile: Profile, environ: dict[str, str] | None = None) -> Br
         begin_string=profile.begin_string,
     )
     return FixAdapter(config)
+
+
+def _akquant_broker(profile: Profile) -> BrokerAdapter:
+    """An akquant TraderGateway from `akquant:package.module:factory` (the akquant extra)."""
+    try:
+        from livegate.broker.akquant.adapter import AkquantBroker, load_trader
+    except ImportError as exc:
+        raise ProfileError(
+            f"profile {profile.name!r}: {profile.broker} needs akquant:"
+            " pip install 'livegate[akquant]'"
+        ) from exc
+    try:
+        return AkquantBroker(load_trader(profile.broker))
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ProfileError(f"profile {profile.name!r}: {profile.broker}: {exc}") from None
 
 
 def build_gateway(profile: Profile, environ: dict[str, str] | None = None) -> Gateway:

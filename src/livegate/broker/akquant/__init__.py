@@ -1,0 +1,1 @@
+"""An akquant custom broker behind livegate (needs the `akquant` extra)."""

@@ -1,0 +1,1 @@
+"""Bridges to the hosts livegate runs under (akquant); each imports its host lazily."""
