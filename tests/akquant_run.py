@@ -31,6 +31,13 @@ def fault(op: str, **args: Any) -> None:
     asyncio.run(control("127.0.0.1", plan["control_port"], op, **args))
 
 
+t0 = 1_764_550_000_000_000_000
+bars = [
+    Bar(t0 + i * 60_000_000_000, 190.0, 190.1, 189.9, 190.0 + (i % 4) / 10, 1000.0, "AAPL")
+    for i in range(plan["bars"])
+]
+
+
 class Buyer(Strategy):
     """Buys on each bar, sells half of it back on every third: nothing livegate-specific."""
 
@@ -48,6 +55,8 @@ class Buyer(Strategy):
 
     def on_trade(self, trade: Any) -> None:
         seen["trades"].append([str(trade.id), float(trade.quantity), str(trade.side)])
+        if plan.get("react") and str(trade.side).endswith("Buy") and trade.quantity == 10:
+            self.sell(trade.symbol, 1)  # on akquant's dispatch thread, inside a callback
 
     def on_reject(self, order: Any) -> None:
         seen["rejects"] += 1
@@ -66,23 +75,24 @@ class Buyer(Strategy):
 
 _FINAL = ("Filled", "Cancelled", "Rejected", "Expired")
 
-t0 = 1_764_550_000_000_000_000
-bars = [
-    Bar(t0 + i * 60_000_000_000, 190.0, 190.1, 189.9, 190.0, 1000.0, "AAPL")
-    for i in range(plan["bars"])
-]
+options: dict[str, Any] = {
+    "bars": bars,
+    "livegate_config": plan["config"],
+    "livegate_profile": plan["profile"],
+}
+if plan.get("market_through_livegate"):
+    # broker="livegate" alone: livegate builds akquant's replay market side and sees prices.
+    sides: dict[str, Any] = {}
+    options["livegate_market"] = "replay"
+else:
+    sides = {"market_broker": "replay", "trader_broker": "livegate"}
 run_live(
     Buyer,
     [Instrument("AAPL", akquant.AssetType.Stock, tick_size=0.01, lot_size=1)],
     trading_mode="broker_live",
     broker="livegate",
-    market_broker="replay",
-    trader_broker="livegate",
-    gateway_options={
-        "bars": bars,
-        "livegate_config": plan["config"],
-        "livegate_profile": plan["profile"],
-    },
+    gateway_options=options,
     duration="60s",
+    **sides,
 )
 print(json.dumps(seen), flush=True)

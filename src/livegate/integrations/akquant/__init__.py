@@ -35,19 +35,38 @@ def build(
     feed: Any = None, symbols: Sequence[str] = (), use_aggregator: bool = True, **options: Any
 ) -> Any:
     """akquant's builder: every gateway option arrives here, akquant's own included,
-    so only `livegate_*` keys are read. No connect, no journal, no thread."""
-    from akquant.gateway import GatewayBundle
+    so only `livegate_*` keys are read. No connect, no journal, no thread.
 
-    from livegate.integrations.akquant.trader import LivegateTrader
+    With `livegate_market="<an akquant broker>"` (and `broker="livegate"` alone),
+    that broker's market gateway is built here too, on a feed that also gives
+    livegate each price: reference prices for its risk caps, and quotes for the
+    embedded paper broker, so a paper profile fills at the market's prices.
+    """
+    from akquant.gateway import GatewayBundle, get_broker_builder
+
+    from livegate.integrations.akquant.trader import LivegateTrader, PricedFeed
 
     trader = LivegateTrader(
         options.get("livegate_config"),
         options.get("livegate_profile"),
         metrics_port=options.get("livegate_metrics_port"),
     )
+    market, metadata, history = None, {"broker": NAME}, None
+    source = options.get("livegate_market")
+    if source:
+        inner = get_broker_builder(str(source))
+        built = inner(
+            feed=PricedFeed(feed, trader.mark),
+            symbols=symbols,
+            use_aggregator=use_aggregator,
+            **options,
+        )
+        market, history = built.market_gateway, built.history_provider
+        metadata = {**(built.metadata or {}), "broker": NAME, "market_broker": str(source)}
     return GatewayBundle(
-        market_gateway=None,
+        market_gateway=market,
         trader_gateway=trader,
         trader_capabilities=trader.get_capabilities(),
-        metadata={"broker": NAME},
+        metadata=metadata,
+        history_provider=history,
     )

@@ -39,6 +39,7 @@ from akquant.gateway.broker_models import (
 )
 from akquant.gateway.trader_base import TraderGatewayBase
 
+from livegate.broker.paper import PaperAdapter
 from livegate.engine.gateway import Gateway
 from livegate.engine.sync_facade import SyncGateway
 from livegate.integrations.akquant import mapping
@@ -81,6 +82,10 @@ class ServiceHost(SyncGateway):
                 self._served.result()
         return self
 
+    def post(self, fn: Any) -> None:
+        """Run `fn` on the loop thread, not waiting (akquant's market thread must not block)."""
+        self._loop.call_soon_threadsafe(fn)
+
     def stop(self) -> None:
         try:
             self._loop.call_soon_threadsafe(self.service.request_stop)
@@ -90,6 +95,30 @@ class ServiceHost(SyncGateway):
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(self.timeout)
             self._loop.close()
+
+
+class PricedFeed:
+    """akquant's DataFeed, as a market gateway sees it, also telling livegate each price."""
+
+    def __init__(self, feed: Any, mark: Any) -> None:
+        self._feed = feed
+        self._mark = mark
+
+    def add_bar(self, bar: Any) -> None:
+        self._mark(bar.symbol, bar.close)  # first: the strategy may trade on this bar
+        self._feed.add_bar(bar)
+
+    def add_bars(self, bars: Any) -> None:
+        for bar in bars:
+            self._mark(bar.symbol, bar.close)
+        self._feed.add_bars(bars)
+
+    def add_tick(self, tick: Any) -> None:
+        self._mark(tick.symbol, tick.price)
+        self._feed.add_tick(tick)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._feed, name)
 
 
 class LivegateTrader(TraderGatewayBase):
@@ -111,6 +140,7 @@ class LivegateTrader(TraderGatewayBase):
         self._forwarded: dict[str, Decimal] = {}
         self._ledger: list[UnifiedTrade] = []
         self._placing: set[str] = set()  # refusals of these are raised, not emitted
+        self._marks: dict[str, Decimal] = {}  # the latest price of each symbol
 
     # -- lifecycle ---------------------------------------------------------------------
     def connect(self) -> None:
@@ -129,6 +159,8 @@ class LivegateTrader(TraderGatewayBase):
                     self._forwarded[order.client_order_id] = order.filled_qty
             self._host = host
             atexit.register(self.disconnect)
+            marks = list(self._marks.items())  # prices seen before livegate was up
+            host.call_in_loop(lambda: self._apply_marks(marks))
 
     def _service(self) -> GatewayService:
         if self._config is None or not self._profile:
@@ -235,6 +267,33 @@ class LivegateTrader(TraderGatewayBase):
         if host is None:
             raise LivegateError("livegate is not connected yet (akquant calls connect() first)")
         return host
+
+    # -- prices from akquant's market side ---------------------------------------------------
+    def mark(self, symbol: str, price: float) -> None:
+        """The market's latest price: livegate's reference price (risk caps value market
+        orders with it) and, on the embedded paper broker, its quote."""
+        try:
+            value = Decimal(str(price))
+        except ArithmeticError:
+            return
+        if not value.is_finite() or value <= 0:
+            return
+        self._marks[symbol] = value
+        host = self._host
+        if host is not None and host.gateway.running:
+            host.post(lambda: self._apply_mark(symbol, value))
+
+    def _apply_marks(self, marks: list[tuple[str, Decimal]]) -> None:
+        for symbol, price in marks:
+            self._apply_mark(symbol, price)
+
+    def _apply_mark(self, symbol: str, price: Decimal) -> None:
+        gateway = self.gateway
+        if gateway is None or not gateway.running:
+            return
+        gateway.set_reference_price(symbol, price)
+        if isinstance(gateway.adapter, PaperAdapter):
+            gateway.adapter.set_quote(symbol, price, price)
 
     # -- from livegate's loop thread: enqueue into akquant only ------------------------------
     def _order_changed(self, order: OrderSnapshot) -> None:
