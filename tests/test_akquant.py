@@ -187,6 +187,7 @@ def test_an_akquant_broker_written_in_its_own_style_passes_certify(tmp_path: Pat
         by_status.setdefault(outcome.status, []).append(outcome.id)
     assert certificate.passed and FAILED not in by_status, by_status
     assert certificate.adapter_module == "livegate.broker.akquant.adapter"
+    assert certificate.adapter == "akquant:desk"  # the broker's own declared name
     # What the desk cannot do is said, never counted as passed.
     assert set(by_status[NOT_APPLICABLE]) == {
         "rejects.off-tick", "rejects.insufficient-funds", "rejects.throttling", "faults.sigkill",

@@ -103,8 +103,13 @@ class AkquantBroker:
 
     def __init__(self, trader: Any, currency: str = "CNY") -> None:
         self.trader = trader
-        self.name = f"akquant:{type(trader).__name__}"
+        declared = getattr(trader, "get_capabilities", None)
+        broker_name = getattr(declared(), "broker_name", "") if declared is not None else ""
+        self.name = f"akquant:{broker_name or type(trader).__name__}"
         self.currency = currency
+        # What livegate must make up for: a broker whose syncs are akquant's empty
+        # defaults lists nothing; cancels and queries go by the broker's own id; a
+        # client id is not known to be refused twice, so an unknown order is never resent.
         base = TraderGatewayBase
         lists = type(trader).sync_open_orders is not base.sync_open_orders
         self.capabilities = Capabilities(lists_orders=lists, reports_account=True)
