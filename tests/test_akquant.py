@@ -25,7 +25,7 @@ import pytest
 from livegate.broker.sim import SimAdapter
 from livegate.drills.sim_process import SimProcess
 from livegate.engine.order_book import OrderBook
-from livegate.journal import Journal, SQLiteStore
+from livegate.journal import replay_file
 from livegate.model.samples import demo_instruments
 from livegate.model.secret import Secret
 
@@ -79,14 +79,9 @@ async def _broker_position(sim: SimProcess) -> float:
 
 
 def _livegate_position(data: Path) -> float:
-    journal = Journal(SQLiteStore(data / "journal.sqlite", read_only=True))
-    journal.open()
     book = OrderBook(demo_instruments())
-    try:
-        for _, event in journal.replay():
-            book.apply(event)
-    finally:
-        journal.store.close()
+    for _, event in replay_file(data / "journal.sqlite"):
+        book.apply(event)
     held = book.ledger.positions.get("AAPL")
     return float(held.quantity) if held is not None else 0.0
 

@@ -33,7 +33,7 @@ from livegate.engine import Gateway
 from livegate.engine.control import write_evidence_command
 from livegate.gate.rules import Verdict
 from livegate.gate.run import run_gate
-from livegate.journal import Journal, SQLiteStore
+from livegate.journal import replay_file
 from livegate.model.clock import ScaledClock
 from livegate.model.diffs import DiffKind
 from livegate.model.enums import OrderType, Side, TimeInForce
@@ -104,7 +104,7 @@ class Desk:
 
     def gate(self, now_ns: int | None = None, gate_file: Path | None = None) -> Verdict:
         clock = ScaledClock(now_ns or time.time_ns())
-        verdict, _ = run_gate(self.base / "data", self.profile(), gate_file, clock, self.env)
+        verdict, _ = run_gate(self.base / "data", self.profile(), gate_file, clock)
         return verdict
 
 
@@ -374,30 +374,4 @@ def test_a_gate_file_with_a_typo_is_refused_by_name(passed_desk: Desk, tmp_path:
 
 
 def _events(data: Path) -> list[object]:
-    journal = Journal(SQLiteStore(data / "journal.sqlite", read_only=True))
-    journal.open()
-    try:
-        return [event for _, event in journal.replay()]
-    finally:
-        journal.store.close()
-
-
-def test_a_folder_with_nothing_served_and_a_profile_without_calendar_say_why(
-    passed_desk: Desk, tmp_path: Path
-) -> None:
-    desk = copy_desk(passed_desk, tmp_path / "desk")
-    profiles = desk.base / "profiles.toml"
-    profiles.write_text(profiles.read_text().replace('calendar = "XSHG"\n', ""))
-    verdict = desk.gate()
-    days = criterion(verdict, "trading days")
-    assert not days.passed and days.evidence == ["the profile names no exchange calendar"]
-    assert days.todo.startswith('add calendar = "XSHG"')
-    assert criterion(verdict, "certification").evidence[-1].startswith("stale: config changed")
-
-    (tmp_path / "empty").mkdir()
-    journal = Journal(SQLiteStore(tmp_path / "empty" / "journal.sqlite"))
-    journal.open()
-    journal.store.close()
-    nothing = desk.livegate("gate", str(tmp_path / "empty"))
-    assert nothing.returncode == 2
-    assert "no release was ever started on this folder" in nothing.stderr
+    return [event for _, event in replay_file(data / "journal.sqlite")]

@@ -33,7 +33,7 @@ from strategy import MeanReversion  # noqa: E402
 from livegate.broker.sim import SimAdapter  # noqa: E402
 from livegate.drills.sim_process import SimProcess  # noqa: E402
 from livegate.engine.order_book import OrderBook  # noqa: E402
-from livegate.journal import Journal, SQLiteStore  # noqa: E402
+from livegate.journal import replay_file  # noqa: E402
 from livegate.model.samples import demo_instruments  # noqa: E402
 from livegate.model.secret import Secret  # noqa: E402
 
@@ -58,12 +58,9 @@ async def broker_position(sim: SimProcess) -> Decimal:
 
 def livegate_position(data: Path) -> Decimal:
     """Our books as the journal rebuilds them (read-only: the gateway may still run)."""
-    journal = Journal(SQLiteStore(data / "journal.sqlite", read_only=True))
-    journal.open()
     book = OrderBook(demo_instruments())
-    for _, event in journal.replay():
+    for _, event in replay_file(data / "journal.sqlite"):
         book.apply(event)
-    journal.store.close()
     held = book.ledger.positions.get("AAPL")
     return held.quantity if held is not None else Decimal(0)
 

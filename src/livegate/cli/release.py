@@ -90,8 +90,7 @@ def _replayed_rollout(directory: Path) -> dict[str, Any] | None:
     import tomllib
 
     from livegate.engine.order_book import OrderBook
-    from livegate.journal import Journal
-    from livegate.journal.sqlite import SQLiteStore
+    from livegate.journal import replay_file
     from livegate.model.instrument import InstrumentRegistry
     from livegate.ops.release_status import rollout_status
     from livegate.ops.snapshots import find_release
@@ -112,13 +111,8 @@ def _replayed_rollout(directory: Path) -> dict[str, Any] | None:
     if "reference" in files and Path(files["reference"].path).exists():
         instruments = InstrumentRegistry(load_instruments(Path(files["reference"].path)))
     book = OrderBook(instruments)
-    journal = Journal(SQLiteStore(directory / "journal.sqlite", read_only=True))
-    journal.open()
-    try:
-        for _, event in journal.replay():
-            book.apply(event)
-    finally:
-        journal.store.close()
+    for _, event in replay_file(directory / "journal.sqlite"):
+        book.apply(event)
     risk = RiskEngine(RiskLimits(), instruments, rollout=RolloutGuard(plan))
     risk.rebuild(book.open_orders(), book.orders.values(), book.fills)
     return rollout_status(risk, book)

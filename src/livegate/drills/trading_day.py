@@ -11,6 +11,7 @@ broker's day cannot be compressed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import time
@@ -98,7 +99,7 @@ async def run_trading_day(
         step = int(plan.every * 1e9)
         side = "BUY"
         at = max(session.open_ns, clock.now_ns()) + step // 2
-        hooked = plan.during is None
+        during = plan.during  # called once, after the first order
         while at < session.close_ns - step // 2:
             if not any(a <= at < b for a, b in session.breaks):
                 await clock.sleep_until(at)
@@ -108,19 +109,18 @@ async def run_trading_day(
                     OrderRequest(symbol=plan.symbol, side=side, quantity=1, order_type="MARKET"),
                 )
                 side = "SELL" if side == "BUY" else "BUY"
-                if not hooked and plan.during is not None:
-                    hooked = True
-                    await plan.during(g)
+                if during is not None:
+                    await during(g)
+                    during = None
             at += step
         resting = OrderRequest(symbol=plan.symbol, side="BUY", quantity=1, price=plan.resting_price)
         await _order(g, run, resting)
         eod = service.config.eod_after_close + 1
         await clock.sleep_until(session.close_ns + int(eod * 1e9))
         # The close's reconciliation runs on its own task: wait until it is journaled.
-        day = session.day.isoformat()
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not _eod_done(g, day):
-            await clock.sleep_until(clock.now_ns() + clock.ns_for(0.05))
+        while time.monotonic() < deadline and g.book.last_eod != session.day.isoformat():
+            await asyncio.sleep(0.05)
         if plan.after_close is not None:
             await plan.after_close(g)
         await clock.sleep_until(session.close_ns + int(plan.stop_after_close * 1e9))
@@ -134,10 +134,6 @@ async def run_trading_day(
     await service.run(trade)
     run.seconds = time.monotonic() - started
     return run
-
-
-def _eod_done(g: Gateway, day: str) -> bool:
-    return g.book.last_eod == day
 
 
 async def _order(g: Gateway, run: DayRun, request: OrderRequest) -> None:

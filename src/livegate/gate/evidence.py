@@ -15,13 +15,12 @@ from pathlib import Path
 
 import msgspec
 
-from livegate.journal import Journal, SQLiteStore
+from livegate.journal import replay_file
 from livegate.model.events import (
     AlertChanged,
     ConnectionChanged,
     EodReconciled,
     EvidenceRecorded,
-    GateOverridden,
     GatewayStarted,
     ReleaseRecorded,
     SafeStopReport,
@@ -44,7 +43,6 @@ class Current:
     rollout: RolloutPlan | None = None
     rollout_error: str = ""
     alert_sinks: tuple[str, ...] = ()
-    environment: str = ""
 
     @property
     def adapter(self) -> str:
@@ -55,7 +53,6 @@ class Current:
 class Evidence:
     """The journal's facts, each with its sequence number."""
 
-    last_seq: int = 0
     first_ns: int = 0
     last_ns: int = 0  # the latest stamp a gateway wrote (verdicts left by commands aside)
     releases: list[tuple[int, ReleaseRecorded]] = field(default_factory=list)
@@ -67,7 +64,6 @@ class Evidence:
     verdicts: list[tuple[int, EvidenceRecorded]] = field(default_factory=list)
     stages: list[tuple[int, StageChanged]] = field(default_factory=list)
     safe_stops: list[tuple[int, SafeStopReport]] = field(default_factory=list)
-    overrides: list[tuple[int, GateOverridden]] = field(default_factory=list)
     # The last stamp of each run before a start: where a killed run's connection ended.
     run_ends: dict[int, int] = field(default_factory=dict)  # start seq -> last ts before it
 
@@ -84,7 +80,6 @@ _SORT: dict[type, str] = {
     EvidenceRecorded: "verdicts",
     StageChanged: "stages",
     SafeStopReport: "safe_stops",
-    GateOverridden: "overrides",
 }
 
 
@@ -94,31 +89,25 @@ def read_evidence(data_dir: Path) -> Evidence:
     Verdicts are stamped by the command that proved them (wall time), so they
     never move where a run ended.
     """
-    journal = Journal(SQLiteStore(data_dir / "journal.sqlite", read_only=True))
-    journal.open()
     found = Evidence()
     last_ts = 0
-    try:
-        for seq, event in journal.replay():
-            found.last_seq = seq
-            ts = getattr(event, "ts_ns", 0) or getattr(event, "received_ns", 0)
-            if ts and not found.first_ns:
-                found.first_ns = ts
-            if isinstance(event, OrderIntent):
-                found.intents.append(event.ts_ns)
-            elif (where := _SORT.get(type(event))) is not None:
-                if isinstance(event, GatewayStarted):
-                    found.run_ends[seq] = last_ts
-                getattr(found, where).append((seq, event))
-            if ts and not isinstance(event, EvidenceRecorded):
-                last_ts = max(last_ts, ts)
-    finally:
-        journal.store.close()
+    for seq, event in replay_file(data_dir / "journal.sqlite"):
+        ts = getattr(event, "ts_ns", 0) or getattr(event, "received_ns", 0)
+        if ts and not found.first_ns:
+            found.first_ns = ts
+        if isinstance(event, OrderIntent):
+            found.intents.append(event.ts_ns)
+        elif (where := _SORT.get(type(event))) is not None:
+            if isinstance(event, GatewayStarted):
+                found.run_ends[seq] = last_ts
+            getattr(found, where).append((seq, event))
+        if ts and not isinstance(event, EvidenceRecorded):
+            last_ts = max(last_ts, ts)
     found.last_ns = last_ts
     return found
 
 
-def current_from_release(release: ReleaseRecorded, calendar: str, environment: str) -> Current:
+def current_from_release(release: ReleaseRecorded, calendar: str) -> Current:
     """The release a gate judges, from a journaled (or about to be journaled) record."""
     current = Current(
         release.adapter_module,
@@ -126,7 +115,6 @@ def current_from_release(release: ReleaseRecorded, calendar: str, environment: s
         release.config_id,
         calendar,
         alert_sinks=release.alert_sinks,
-        environment=environment,
     )
     for item in release.files:
         if item.role == "rollout":
@@ -137,16 +125,16 @@ def current_from_release(release: ReleaseRecorded, calendar: str, environment: s
     return current
 
 
-def profile_calendar(release: ReleaseRecorded) -> tuple[str, str]:
-    """(calendar, environment) of the profile a release ran, from its profiles file."""
+def profile_calendar(release: ReleaseRecorded) -> str:
+    """The calendar of the profile a release ran, from its journaled profiles file."""
     for item in release.files:
         if item.role != "profiles":
             continue
         try:
             raw = tomllib.loads(item.content)
         except tomllib.TOMLDecodeError:
-            return "", ""
+            return ""
         table = raw.get("profiles", {}).get(release.profile_name, {})
         if isinstance(table, dict):
-            return str(table.get("calendar", "")), str(table.get("environment", ""))
-    return "", ""
+            return str(table.get("calendar", ""))
+    return ""

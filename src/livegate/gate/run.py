@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from livegate.engine.control import (
@@ -35,35 +34,26 @@ class GateError(ProfileError):
     """The gate cannot be evaluated as asked (no release, a bad gate file)."""
 
 
-@dataclass
-class Setup:
-    current: Current
-    rules: GateFile
-
-
-def setup_from_profile(
-    profile: Profile, found: Evidence, environ: dict[str, str] | None = None
-) -> Setup:
-    """The release `serve --config --profile` would run now; its gate file or the defaults.
+def current_from_profile(profile: Profile, found: Evidence) -> Current:
+    """The release `serve --config --profile` would run now.
 
     Alert sinks: the profile's webhook, and what the last run of this config
     journaled (`serve --webhook` is an option, not a file).
     """
-    from livegate.ops.wiring import build_adapter
+    from livegate.ops.wiring import adapter_type
 
     loaded = load_config(profile)
-    release = release_record(build_adapter(profile, environ), loaded.files, profile.name)
+    release = release_record(adapter_type(profile), loaded.files, profile.name)
     ran = [r for _, r in found.releases if r.config_id == release.config_id]
     sinks = ran[-1].alert_sinks if ran else ()
     if profile.webhook and "webhook" not in sinks:
         sinks = (*sinks, "webhook")  # serve on this profile posts to it
-    current = current_from_release(release, profile.calendar, profile.environment)
+    current = current_from_release(release, profile.calendar)
     current.alert_sinks = sinks
-    rules = load_gate_file(Path(profile.gate)) if profile.gate else GateFile()
-    return Setup(current, rules)
+    return current
 
 
-def setup_from_journal(found: Evidence, gate_file: Path | None) -> Setup:
+def current_from_journal(found: Evidence) -> Current:
     """The release last served on the folder, as its journal recorded it."""
     if not found.releases:
         raise GateError(
@@ -71,9 +61,7 @@ def setup_from_journal(found: Evidence, gate_file: Path | None) -> Setup:
             " or serve it first"
         )
     release: ReleaseRecorded = found.releases[-1][1]
-    calendar, environment = profile_calendar(release)
-    rules = load_gate_file(gate_file) if gate_file is not None else GateFile()
-    return Setup(current_from_release(release, calendar, environment), rules)
+    return current_from_release(release, profile_calendar(release))
 
 
 def take_waiting_evidence(data_dir: Path, wait: float = 5.0) -> bool:
@@ -138,19 +126,17 @@ def run_gate(
     profile: Profile | None,
     gate_file: Path | None = None,
     clock: Clock = SYSTEM_CLOCK,
-    environ: dict[str, str] | None = None,
 ) -> tuple[Verdict, bool]:
     """Evaluate the gate on `data_dir`: (verdict, whether no gateway was running)."""
     offline = take_waiting_evidence(data_dir)
     found = read_journal(data_dir)
-    setup = (
-        setup_from_profile(profile, found, environ)
-        if profile is not None
-        else setup_from_journal(found, gate_file)
-    )
-    if gate_file is not None:
-        setup.rules = load_gate_file(gate_file)
-    return evaluate(found, setup.current, setup.rules, clock.now_ns()), offline
+    if profile is not None:
+        current = current_from_profile(profile, found)
+        gate_file = gate_file or (Path(profile.gate) if profile.gate else None)
+    else:
+        current = current_from_journal(found)
+    rules = load_gate_file(gate_file) if gate_file is not None else GateFile()
+    return evaluate(found, current, rules, clock.now_ns()), offline
 
 
 def gate_passed(data_dir: Path, release: ReleaseRecorded) -> EvidenceRecorded | None:

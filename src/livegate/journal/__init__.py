@@ -2,7 +2,7 @@
 
 from livegate.journal.journal import Journal, decode_event, encode_event
 from livegate.journal.memory import MemoryStore
-from livegate.journal.sqlite import SQLiteStore
+from livegate.journal.sqlite import SQLiteStore, replay_file
 from livegate.journal.store import Batch, Record, Store
 
 __all__ = [
@@ -14,4 +14,5 @@ __all__ = [
     "Store",
     "decode_event",
     "encode_event",
+    "replay_file",
 ]

@@ -191,6 +191,18 @@ def open_read_only(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def replay_file(path: Path) -> Iterator[tuple[int, JournalEvent]]:
+    """Every event of a journal file with its seq, read without ever writing (beside a
+    running gateway too): what the gate, `rollout` and scripts rebuild books from."""
+    store = SQLiteStore(path, read_only=True)
+    store.open()
+    try:
+        for record in store.read():
+            yield record.seq, decode_event(record.payload)
+    finally:
+        store.close()
+
+
 def events_of_kinds(path: Path, *kinds: str) -> list[JournalEvent]:
     """Every event of these kinds, in journal order, read without ever writing:
     what operator commands show beside a running gateway."""

@@ -96,8 +96,9 @@ def load_config(profile: Profile) -> LoadedConfig:
 def release_record(
     adapter: object, files: list[ConfigFile], profile_name: str = ""
 ) -> ReleaseRecorded:
-    """What this start runs: versions, and the config files' contents."""
-    module = type(adapter).__module__
+    """What this start runs: versions, and the config files' contents. `adapter` may be
+    the adapter's class: what a release will run, known without building it."""
+    module = _module_of(adapter)
     return ReleaseRecorded(
         config_id(files),
         __version__,
@@ -115,10 +116,14 @@ def adapter_version(adapter: object) -> str:
     given = getattr(adapter, "version", None)
     if isinstance(given, str) and given:
         return given
-    top = type(adapter).__module__.split(".")[0]
+    top = _module_of(adapter).split(".")[0]
     if top == "livegate":
         return __version__
     try:
         return metadata.version(top)
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+def _module_of(adapter: object) -> str:
+    return adapter.__module__ if isinstance(adapter, type) else type(adapter).__module__

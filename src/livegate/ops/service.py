@@ -53,7 +53,7 @@ from livegate.ops.profiles import Profile, snapshot
 from livegate.ops.release_status import release_status
 from livegate.ops.snapshots import write_snapshot
 from livegate.recon import Reconciler, ReconConfig
-from livegate.recon.report import build_report
+from livegate.recon.report import Report, build_report
 from livegate.risk.sessions import trading_sessions
 
 log = logging.getLogger("livegate.service")
@@ -253,19 +253,15 @@ class GatewayService:
     async def _reconcile(self, command: ReconCommand) -> dict[str, Any]:
         reconciler = self.reconciler or Reconciler(self.gateway, ReconConfig(settle_window=0))
         answer: dict[str, Any] = {"ok": True, "error": ""}
-        if command.op == "run" and command.eod:
-            out = Path(command.out) if command.out else self.config.data_dir
-            result, report, paths = await reconciler.end_of_day(self.trading_day(), out)
-            answer["findings"] = len(result.findings)
-            answer["opened"] = result.opened
-            answer["auto_resolved"] = result.auto_resolved
-            answer["cleared"] = result.cleared
-            answer["report"] = msgspec.to_builtins(report)
-            answer["paths"] = {kind: str(path) for kind, path in paths.items()}
-            return answer
+        report: Report | None = None
         try:
             if command.op == "run":
-                result = await reconciler.run(eod=True)
+                if command.eod:  # the report written, and journaled for the gate
+                    out = Path(command.out) if command.out else self.config.data_dir
+                    result, report, paths = await reconciler.end_of_day(self.trading_day(), out)
+                    answer["paths"] = {kind: str(path) for kind, path in paths.items()}
+                else:
+                    result = await reconciler.run(eod=True)
                 answer["findings"] = len(result.findings)
                 answer["opened"] = result.opened
                 answer["auto_resolved"] = result.auto_resolved
@@ -278,12 +274,13 @@ class GatewayService:
                 raise ValueError(f"unknown reconciliation request {command.op!r}")
         except (ValueError, KeyError) as exc:
             return {"ok": False, "error": str(exc.args[0] if exc.args else exc)}
-        report = build_report(
-            reconciler.diffs(open_only=command.op != "run" and not command.show_all),
-            self.trading_day(),
-            self.gateway.config.account,
-            reconciler.config.policy.describe(),
-        )
+        if report is None:
+            report = build_report(
+                reconciler.diffs(open_only=command.op != "run" and not command.show_all),
+                self.trading_day(),
+                self.gateway.config.account,
+                reconciler.config.policy.describe(),
+            )
         answer["report"] = msgspec.to_builtins(report)
         return answer
 

@@ -21,6 +21,16 @@ from livegate.risk.limits import RiskFile
 from livegate.risk.rollout import RolloutGuard
 
 
+def adapter_type(profile: Profile) -> type:
+    """The class `build_adapter` would build, without building it (no credentials, no
+    session files opened, no broker code run): what names a release."""
+    if profile.broker.startswith("akquant:"):
+        from livegate.broker.akquant.adapter import AkquantBroker
+
+        return AkquantBroker
+    return {"paper": PaperAdapter, "sim": SimAdapter, "fix": FixAdapter}[profile.broker]
+
+
 def build_adapter(profile: Profile, environ: dict[str, str] | None = None) -> BrokerAdapter:
     data = Path(profile.data_dir)
     key = resolve_api_key(profile, environ)  # checks the key's environment first

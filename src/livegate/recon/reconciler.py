@@ -164,16 +164,13 @@ class Reconciler:
             return result
 
     async def end_of_day(
-        self, trading_day: dt.date, out: Path | None, diffs_shown: str = "all"
+        self, trading_day: dt.date, out: Path | None
     ) -> tuple[ReconRun, Report, dict[str, Path]]:
-        """The close's reconciliation: a run that waits for no settle window, its report
-        (written to `out` when given), and an `EodReconciled` journaled for the gate.
-
-        `diffs_shown`: "all" diffs in the report, or only the "open" ones.
-        """
+        """The close's reconciliation: a run that waits for no settle window, its report of
+        every diff (written to `out` when given), and an `EodReconciled` for the gate."""
         result = await self.run(eod=True)
         report = build_report(
-            self.diffs(open_only=diffs_shown == "open"),
+            self.diffs(open_only=False),
             trading_day,
             self.gateway.config.account,
             self.config.policy.describe(),

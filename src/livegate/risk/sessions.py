@@ -94,28 +94,18 @@ class SessionGuard:
         cached = self._cache.get(code)
         if cached is not None and cached.lo <= now_ns < cached.hi:
             return cached
-        # Imported here: pandas alone is most of a second of start-up, and only
-        # instruments with a real exchange calendar ever need it.
-        import exchange_calendars as xcals
-        import pandas as pd
-
-        calendar = xcals.get_calendar(code)
-        lo = pd.Timestamp(now_ns - _WINDOW_DAYS * _DAY_NS, unit="ns").normalize()
-        hi = pd.Timestamp(now_ns + _WINDOW_DAYS * _DAY_NS, unit="ns").normalize()
-        lo = max(lo, calendar.first_session)
-        hi = min(hi, calendar.last_session)
-        schedule = calendar.schedule.loc[lo:hi]
+        lo, hi = now_ns - _WINDOW_DAYS * _DAY_NS, now_ns + _WINDOW_DAYS * _DAY_NS
         starts: list[int] = []
         ends: list[int] = []
-        for row in schedule.itertuples():
-            opens, closes = row.open.value, row.close.value
-            if "break_start" in schedule.columns and not pd.isna(row.break_start):
-                starts += [opens, row.break_end.value]
-                ends += [row.break_start.value, closes]
-            else:
+        for session in _schedule(code, lo, hi):
+            opens = session.open_ns
+            for break_start, break_end in session.breaks:
                 starts.append(opens)
-                ends.append(closes)
-        result = _Intervals(starts, ends, lo.value + _DAY_NS, hi.value - _DAY_NS)
+                ends.append(break_start)
+                opens = break_end
+            starts.append(opens)
+            ends.append(session.close_ns)
+        result = _Intervals(starts, ends, lo - lo % _DAY_NS + _DAY_NS, hi - hi % _DAY_NS - _DAY_NS)
         self._cache[code] = result
         return result
 
@@ -158,22 +148,31 @@ def trading_sessions(code: str, start_ns: int, end_ns: int) -> list[TradingSessi
         raise ValueError(
             f"unknown exchange calendar {code!r} (exchange_calendars codes: XSHG, ...)"
         )
+    found = _schedule(code, start_ns - _DAY_NS, end_ns + _DAY_NS)
+    return [s for s in found if s.close_ns >= start_ns and s.open_ns <= end_ns]
+
+
+def _schedule(code: str, lo_ns: int, hi_ns: int) -> list[TradingSession]:
+    """The calendar's sessions on the UTC days from `lo_ns` to `hi_ns`, lunch breaks kept."""
+    # Imported here: pandas alone is most of a second of start-up, and only
+    # instruments with a real exchange calendar ever need it.
     import exchange_calendars as xcals
     import pandas as pd
 
     calendar = xcals.get_calendar(code)
-    lo = max(pd.Timestamp(start_ns - _DAY_NS, unit="ns").normalize(), calendar.first_session)
-    hi = min(pd.Timestamp(end_ns + _DAY_NS, unit="ns").normalize(), calendar.last_session)
+    lo = max(pd.Timestamp(lo_ns, unit="ns").normalize(), calendar.first_session)
+    hi = min(pd.Timestamp(hi_ns, unit="ns").normalize(), calendar.last_session)
     if lo > hi:
         return []
     schedule = calendar.schedule.loc[lo:hi]
+    has_breaks = "break_start" in schedule.columns
     found = []
     for day, row in zip(schedule.index, schedule.itertuples(), strict=True):
         breaks: tuple[tuple[int, int], ...] = ()
-        if "break_start" in schedule.columns and not pd.isna(row.break_start):
+        if has_breaks and not pd.isna(row.break_start):
             breaks = ((row.break_start.value, row.break_end.value),)
         found.append(TradingSession(day.date(), row.open.value, row.close.value, breaks))
-    return [s for s in found if s.close_ns >= start_ns and s.open_ns <= end_ns]
+    return found
 
 
 _NAMES: set[str] = set()
