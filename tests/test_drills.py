@@ -76,3 +76,24 @@ def test_the_rollback_drill_passes_and_its_verdict_reaches_a_gateway_journal(
     assert not list((data / "control").glob("evidence-*.json"))
     bad = runner.invoke(app, ["drill", "rollback", "--evidence", str(tmp_path / "nowhere")])
     assert bad.exit_code == 2 and "no such folder" in bad.output
+
+
+def test_the_rollback_drill_proves_a_profile_that_names_no_other_file(tmp_path: Path) -> None:
+    """Config B must differ from A even when the profiles file is all there is."""
+    from livegate.drills.rollback import run_rollback_drill
+    from livegate.ops.config_files import load_config
+    from livegate.ops.profiles import load_profiles
+
+    (tmp_path / "profiles.toml").write_text(
+        '[profiles.bare]\nenvironment = "sim"\nbroker = "sim"\nport = 7001\n'
+        'api_key = "env:NOT_NEEDED"\ndata_dir = "data"\ncalendar = "XSHG"\n'
+    )
+    profile = load_profiles(tmp_path / "profiles.toml")["bare"]
+    (tmp_path / "data").mkdir()
+    from .helpers import start_and_stop
+
+    start_and_stop(tmp_path / "data")
+    verdict = asyncio.run(run_rollback_drill(tmp_path / "drill", tmp_path / "data", profile))
+    assert verdict.passed, [(c.name, c.detail) for c in verdict.checks if not c.ok]
+    (left,) = (tmp_path / "data" / "control").glob("evidence-*.json")
+    assert load_config(profile).config_id in left.read_text()  # evidence for this config

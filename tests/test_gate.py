@@ -375,3 +375,15 @@ def test_a_gate_file_with_a_typo_is_refused_by_name(passed_desk: Desk, tmp_path:
 
 def _events(data: Path) -> list[object]:
     return [event for _, event in replay_file(data / "journal.sqlite")]
+
+
+def test_a_gate_file_with_an_unknown_calendar_is_refused_by_name(tmp_path: Path) -> None:
+    from livegate.gate.rules import load_gate_file
+    from livegate.ops.profiles import ProfileError
+
+    (tmp_path / "gate.toml").write_text('calendar = "XSGH"\n')
+    with pytest.raises(ProfileError, match=r"gate\.toml: calendar 'XSGH' is not an"):
+        load_gate_file(tmp_path / "gate.toml")
+    (tmp_path / "gate.toml").write_text("max_outage_seconds = nan\n")
+    with pytest.raises(ProfileError, match="max_outage_seconds"):
+        load_gate_file(tmp_path / "gate.toml")

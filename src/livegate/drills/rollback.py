@@ -33,6 +33,7 @@ from livegate.ops.wiring import build_gateway
 
 D = Decimal
 KEY_VARIABLE = "LIVEGATE_DRILL_SIM_KEY"
+CHANGED_B = "\n# config B of the rollback drill\n"  # what B adds to each of a profile's files
 
 PROFILES = """\
 [profiles.drill]
@@ -74,7 +75,8 @@ async def run_rollback_drill(
 ) -> Verdict:
     """With `profile`, config A is that profile's own files (risk, rollout, sessions,
     reference, copied as they are) on the sim broker, and the verdict is evidence for
-    that profile's config; B is A with each file changed. Without, a drill config."""
+    that profile's config; B is A with each file, the profiles file included, changed
+    (a profile may name no other file). Without `profile`, a drill config of its own."""
     started = time.monotonic()
     verdict = Verdict("rollback")
     config = directory / "config"
@@ -87,7 +89,8 @@ async def run_rollback_drill(
     environ = {KEY_VARIABLE: key}
     profiles = config / "profiles.toml"
     roles = "".join(f'{role} = "{role}.toml"\n' for role in files_a)
-    profiles.write_text(PROFILES.format(port=sim.port, variable=KEY_VARIABLE, files=roles))
+    profiles_a = PROFILES.format(port=sim.port, variable=KEY_VARIABLE, files=roles)
+    profiles.write_text(profiles_a)
     _write(config, files_a)
     own = profile is None
 
@@ -132,6 +135,8 @@ async def run_rollback_drill(
         # Config B: a tighter limit and a new stage, promoted to (with a profile's
         # files: each of them changed, a new release).
         _write(config, files_b)
+        if not own:  # the profiles file changes too: a profile may name no other file
+            profiles.write_text(profiles_a + CHANGED_B)
         b = last = gateway()
         await b.start()
         assert b.release is not None
@@ -149,7 +154,9 @@ async def run_rollback_drill(
 
         # Roll back to A, restart on it.
         restored = rollback(Path(load_profiles(profiles)["drill"].data_dir), config_a)
-        wrote = all((config / f"{role}.toml").read_text() == text for role, text in files_a.items())
+        wrote = profiles.read_text() == profiles_a and all(
+            (config / f"{role}.toml").read_text() == text for role, text in files_a.items()
+        )
         verdict.check("rollback wrote A's files", wrote, ", ".join(restored.written))
         again = last = gateway()
         await again.start()
@@ -198,9 +205,7 @@ def _drill_files(profile: Profile | None) -> tuple[dict[str, str], dict[str, str
         )
     loaded = load_config(profile)  # ProfileError on a bad file, before anything starts
     a = {f.role: f.content for f in loaded.files if f.role != "profiles"}
-    b = {role: text + "\n# config B of the rollback drill\n" for role, text in a.items()}
-    if not b:
-        b = {"risk": "# config B of the rollback drill\n"}  # a release with a file more
+    b = {role: text + CHANGED_B for role, text in a.items()}
     return a, b, loaded.config_id
 
 

@@ -37,9 +37,18 @@ def load_gate_file(path: Path) -> GateFile:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ProfileError(f"{path}: {exc}") from None
     try:
-        return msgspec.convert(raw.get("gate", raw), GateFile)
+        rules = msgspec.convert(raw.get("gate", raw), GateFile)
     except msgspec.ValidationError as exc:
         raise ProfileError(f"{path}: {exc}") from None
+    if rules.calendar:
+        from livegate.risk.sessions import known_calendar
+
+        if not known_calendar(rules.calendar):
+            raise ProfileError(
+                f"{path}: calendar {rules.calendar!r} is not an exchange_calendars code"
+                " (XSHG, XNYS, XHKG, ...)"
+            )
+    return rules
 
 
 @dataclass
