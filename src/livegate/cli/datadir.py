@@ -9,8 +9,6 @@ all for the kill switch.
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -76,25 +74,16 @@ def send_and_confirm(
 ) -> int:
     """Leave a command for the gateway (`send` returns its id) and wait until the
     gateway journals an event of `kind` carrying that id: its journal seq, or exit 3."""
-    from livegate.journal.lock import is_locked
-    from livegate.journal.sqlite import open_read_only
+    from livegate.ops.commands import send_and_wait
 
-    journal = directory / JOURNAL
-    conn = open_read_only(journal)
-    try:
-        before = conn.execute("SELECT coalesce(max(first_seq), 0) FROM batches").fetchone()[0]
-        command_id = send()
-        if wait > 0 and is_locked(journal):
-            seq = _poll(conn, before, kind, command_id, wait)
-            if seq is not None:
-                return seq
-    finally:
-        conn.close()
+    sent = send_and_wait(directory, kind, send, wait)
+    if sent.seq is not None:
+        return sent.seq
     queued = f"the command stays queued in {directory / 'control'}"
     if wait == 0:
-        typer.echo(f"{what}: queued (command {command_id}); not waiting for the gateway")
+        typer.echo(f"{what}: queued (command {sent.command_id}); not waiting for the gateway")
         raise typer.Exit(0)
-    if not is_locked(journal):
+    if not sent.running:
         typer.echo(
             f"{what}: no gateway is running on {directory}; {queued}"
             " and is applied when the gateway starts",
@@ -105,27 +94,6 @@ def send_and_confirm(
             f"{what}: the running gateway did not confirm within {wait:g}s; {queued}", err=True
         )
     raise typer.Exit(NOT_CONFIRMED)
-
-
-_APPLIED = (
-    "SELECT b.first_seq + j.key FROM batches AS b, json_each(b.events) AS j"
-    " WHERE b.first_seq >= ? AND j.value ->> 'type' = ? AND j.value ->> 'command_id' = ?"
-    " ORDER BY 1 LIMIT 1"
-)
-
-
-def _poll(
-    conn: sqlite3.Connection, after_batch: int, kind: str, command_id: str, wait: float
-) -> int | None:
-    """Only batches from the last one before the command on are looked at."""
-    deadline = time.monotonic() + wait
-    while True:
-        row = conn.execute(_APPLIED, (after_batch, kind, command_id)).fetchone()
-        if row is not None:
-            return int(row[0])
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(0.1)
 
 
 def ask_service(
@@ -141,19 +109,11 @@ def ask_service(
     No answer within `wait`: the request is withdrawn and the command exits 3.
     A refusal exits `refused_code` with the service's reason after `refused`.
     """
-    import msgspec
+    from livegate.ops.commands import ask
 
-    from livegate.engine.control import take_recon_answer, write_recon_command
-
-    control = directory / "control"
-    command = write_recon_command(control, op, **fields)
-    deadline = time.monotonic() + wait
-    while (raw := take_recon_answer(control, command.command_id)) is None:
-        if time.monotonic() >= deadline:
-            (control / f"recon-request-{command.command_id}.json").unlink(missing_ok=True)
-            fail(f"the gateway running on {directory} did not answer within {wait:g}s", 3)
-        time.sleep(0.1)
-    answer: dict[str, Any] = msgspec.json.decode(raw)
+    answer = ask(directory, op, wait, **fields)
+    if answer is None:
+        fail(f"the gateway running on {directory} did not answer within {wait:g}s", 3)
     if not answer.get("ok"):
         fail(f"{refused}{answer.get('error')}", refused_code)
     return answer

@@ -103,18 +103,24 @@ STATUS_ORDER = [s.value for s in OrderStatus]
 
 async def trade_demo(
     gateway: Gateway,
-    paper: PaperAdapter,
+    paper: PaperAdapter | None,
     orders: int,
     seed: int = 7,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
-    """The scripted strategy: returns (duplicate submits, cancels) once every order went out."""
+    """The scripted strategy: returns (duplicate submits, cancels) once every order went out.
+
+    On the paper broker it moves the quotes itself; on another broker (the sim)
+    it trades on whatever market that broker quotes.
+    """
     rng = random.Random(seed)
     mids = dict(START_PRICES)
     symbols = list(mids)
     duplicates = cancels = sent = 0
 
     def requote() -> None:
+        if paper is None:
+            return
         for symbol in symbols:
             step = D(rng.randint(-8, 8)) / 100
             mids[symbol] = max(D("1.00"), mids[symbol] + step)

@@ -18,8 +18,10 @@ import typer
 
 from livegate import __version__
 from livegate.cli.certify import certify_command
+from livegate.cli.console import console_command, console_password_command
 from livegate.cli.gate import gate_command
 from livegate.cli.operator import alerts_command, trace_command, trading_state_command
+from livegate.cli.orders import orders_command
 from livegate.cli.output import clean_errors, console, fail
 from livegate.cli.reconcile import diffs_command, recon_command
 from livegate.cli.release import (
@@ -50,6 +52,7 @@ for _name, _command in (
     ("trading-state", trading_state_command),
     ("alerts", alerts_command),
     ("trace", trace_command),
+    ("orders", orders_command),
     ("recon", recon_command),
     ("diffs", diffs_command),
     ("rollout", rollout_command),
@@ -57,6 +60,8 @@ for _name, _command in (
     ("fallback", fallback_command),
     ("certify", certify_command),
     ("gate", gate_command),
+    ("console", console_command),
+    ("console-password", console_password_command),
 ):
     app.command(_name)(clean_errors(_command))
 for _info in config_app.registered_commands:

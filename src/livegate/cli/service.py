@@ -48,7 +48,7 @@ def serve_command(
         typer.Option("--strategy", help="MODULE:FUNCTION, an async function given the gateway."),
     ] = None,
     demo: Annotated[
-        int, typer.Option("--demo", min=0, help="Run the demo's scripted strategy, N orders.")
+        int, typer.Option("--demo", min=0, help="The demo strategy, N orders (paper or sim).")
     ] = 0,
     webhook: Annotated[str | None, typer.Option("--webhook", help="POST alerts here.")] = None,
     safe_stop_on_p0: Annotated[bool, typer.Option("--safe-stop-on-p0")] = False,
@@ -126,10 +126,10 @@ def serve_command(
             GatewayConfig(account=account),
         )
         loaded = f"the embedded paper broker ({environment})"
-    if demo and paper is None:
-        raise typer.BadParameter("--demo trades on the paper broker only")
+    if demo and paper is None and (profile is None or profile.broker != "sim"):
+        raise typer.BadParameter("--demo trades on the paper or the sim broker only")
     configure_json_logging()
-    if demo and paper is not None:
+    if demo:
         demo_broker = paper
 
         async def scripted(g: Gateway) -> None:

@@ -20,7 +20,7 @@ import os
 import stat
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -60,6 +60,19 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     broker_rate_burst: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
 
 
+class ConsoleUser(msgspec.Struct, forbid_unknown_fields=True):
+    """A console login: its role, and where its password hash is (never the hash itself)."""
+
+    role: Literal["viewer", "operator"]
+    password: str  # a reference: env:VAR or file:PATH:SECTION (with `password_hash`)
+
+
+class ConsoleSettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    users: dict[str, ConsoleUser] = msgspec.field(default_factory=dict)
+    port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 8088
+    session_minutes: Annotated[int, msgspec.Meta(ge=1, le=7 * 24 * 60)] = 480
+
+
 class Profile(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     environment: str
     broker: str
@@ -80,6 +93,7 @@ class Profile(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     target_comp_id: str = ""
     begin_string: str = "FIX.4.2"
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
+    console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
     name: str = ""  # filled from the table's name
     source: str = ""  # the profiles file it came from, filled when loaded
 
@@ -161,18 +175,7 @@ def resolve_api_key(profile: Profile, environ: dict[str, str] | None = None) -> 
         if profile.broker == "sim":
             raise ProfileError(f"profile {profile.name!r}: the sim broker needs an api_key")
         return None
-    kind, _, rest = reference.partition(":")
-    if kind == "env":
-        value = (environ if environ is not None else dict(os.environ)).get(rest, "")
-        if not value:
-            raise ProfileError(f"profile {profile.name!r}: environment variable {rest} is not set")
-    elif kind == "file":
-        value = _from_secrets_file(profile, rest)
-    else:
-        raise ProfileError(
-            f"profile {profile.name!r}: api_key must be env:VARIABLE or file:PATH:SECTION,"
-            " never the key itself"
-        )
+    value = resolve_reference(profile, reference, "api_key", environ)
     issued_for = key_environment(value)
     if issued_for is None:
         raise ProfileError(
@@ -187,7 +190,26 @@ def resolve_api_key(profile: Profile, environ: dict[str, str] | None = None) -> 
     return Secret(value)
 
 
-def _from_secrets_file(profile: Profile, spec: str) -> str:
+def resolve_reference(
+    profile: Profile, reference: str, field: str, environ: dict[str, str] | None = None
+) -> str:
+    """The value a credential reference names: `env:VARIABLE`, or `file:PATH:SECTION` for
+    `field` in `[SECTION]` of a TOML secrets file only its owner can read."""
+    kind, _, rest = reference.partition(":")
+    if kind == "env":
+        value = (environ if environ is not None else dict(os.environ)).get(rest, "")
+        if not value:
+            raise ProfileError(f"profile {profile.name!r}: environment variable {rest} is not set")
+        return value
+    if kind == "file":
+        return _from_secrets_file(profile, rest, field)
+    raise ProfileError(
+        f"profile {profile.name!r}: {field} must be env:VARIABLE or file:PATH:SECTION,"
+        " never the value itself"
+    )
+
+
+def _from_secrets_file(profile: Profile, spec: str, field: str) -> str:
     path_text, _, section = spec.rpartition(":")
     if not path_text or not section:
         raise ProfileError(f"profile {profile.name!r}: file credentials need file:PATH:SECTION")
@@ -201,9 +223,9 @@ def _from_secrets_file(profile: Profile, spec: str) -> str:
         raise ProfileError(
             f"profile {profile.name!r}: secrets file {path} is readable by others; chmod 600 {path}"
         )
-    value = data.get(section, {}).get("api_key", "")
+    value = data.get(section, {}).get(field, "")
     if not isinstance(value, str) or not value:
-        raise ProfileError(f"profile {profile.name!r}: no api_key in [{section}] of {path}")
+        raise ProfileError(f"profile {profile.name!r}: no {field} in [{section}] of {path}")
     return value
 
 

@@ -353,8 +353,19 @@ class GatewayService:
             "heartbeat_rtt_ms": round(g.heartbeat_rtt * 1e3, 3) if g.heartbeat_rtt else None,
             "clock_skew_s": g.clock_skew,
             "health": [dataclasses.asdict(check) for check in g.health],
+            "broker_account": self._broker_account(),
             **release_status(g),
         }
+
+    def _broker_account(self) -> dict[str, Any] | None:
+        """The broker's positions and cash as the latest reconciliation fetched them."""
+        reconciler = self.reconciler
+        account = reconciler.last_account if reconciler is not None else None
+        if reconciler is None or account is None:
+            return None
+        data: dict[str, Any] = msgspec.to_builtins(account)
+        data["at_ns"] = reconciler.last_view_ns
+        return data
 
     def write_config_snapshot(self) -> None:
         data = config_snapshot(self.gateway, self.config.profile)

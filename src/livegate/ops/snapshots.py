@@ -14,6 +14,7 @@ import difflib
 import hashlib
 import json
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,9 +70,14 @@ class Release:
 
 def releases(data_dir: Path) -> list[Release]:
     """Every config this data folder ran, oldest first."""
+    records = events_of_kinds(data_dir / JOURNAL, "release")
+    return group_releases(r for r in records if isinstance(r, ReleaseRecorded))
+
+
+def group_releases(records: Iterable[ReleaseRecorded]) -> list[Release]:
+    """Release records (in journal order) by config id: first and last start, how many."""
     found: dict[str, Release] = {}
-    for event in events_of_kinds(data_dir / JOURNAL, "release"):
-        assert isinstance(event, ReleaseRecorded)
+    for event in records:
         known = found.get(event.config_id)
         if known is None:
             found[event.config_id] = Release(event, event.ts_ns, event.ts_ns, 1)
@@ -131,8 +137,9 @@ class Rollback:
     install: str = ""  # a pip command when the snapshot ran another livegate
 
 
-def rollback(data_dir: Path, wanted: str) -> Rollback:
-    """Write a release's files back where they were; keep the current ones first."""
+def rollback(data_dir: Path, wanted: str, note: str = "") -> Rollback:
+    """Write a release's files back where they were; keep the current ones first.
+    `note` (who asked and why) is kept with the snapshot of the files replaced."""
     target = find_release(data_dir, wanted).record
     current: list[ConfigFile] = []
     for config in target.files:
@@ -144,7 +151,8 @@ def rollback(data_dir: Path, wanted: str) -> Rollback:
     saved = ReleaseRecorded(
         config_id(current), __version__, "", "", "", target.profile_name, tuple(current), 0
     )
-    write_snapshot(data_dir, saved, note=f"the files as they were before rollback to {wanted}")
+    before = f"the files as they were before rollback to {wanted}"
+    write_snapshot(data_dir, saved, note=f"{before} ({note})" if note else before)
     result = Rollback(target, saved.config_id)
     for config in target.files:
         path = Path(config.path)

@@ -22,6 +22,7 @@ from pathlib import Path
 from livegate.broker.adapter import BrokerAdapter
 from livegate.engine.gateway import Gateway
 from livegate.engine.order_book import OrderBook
+from livegate.model.account import AccountSnapshot
 from livegate.model.decimals import ZERO
 from livegate.model.diffs import Diff, DiffKind, DiffStatus, Finding, Marker, Resolution, Severity
 from livegate.model.enums import Side
@@ -83,6 +84,7 @@ class Reconciler:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._last_view: BrokerView | None = None
+        self.last_view_ns = 0  # when the broker was last asked (on the gateway's clock)
 
     def on_alert(self, hook: AlertHook) -> AlertHook:
         """Called with every CRITICAL diff the policy did not settle (monitoring plugs in here)."""
@@ -193,7 +195,13 @@ class Reconciler:
             self.gateway.adapter, self.gateway.book.open_orders(), self.gateway.connected_ns
         )
         self._last_view = view
+        self.last_view_ns = self.gateway.clock.now_ns()
         return view
+
+    @property
+    def last_account(self) -> AccountSnapshot | None:
+        """The broker's account as the latest run fetched it (for the console's books page)."""
+        return self._last_view.account if self._last_view is not None else None
 
     def _local_view(self) -> LocalView:
         """Only the venue in use: live and paper orders never meet in one reconciliation."""

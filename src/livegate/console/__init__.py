@@ -1,0 +1,1 @@
+"""The operations console (the `console` extra): FastAPI pages beside a running gateway."""
