@@ -246,3 +246,40 @@ def test_orders_lists_the_journal_newest_first_with_filters(tmp_path: Path) -> N
     assert none.returncode == 1 and "showing 0" in none.stdout
     typo = livegate("orders", "--dir", "svc", "--status", "FILED", cwd=tmp_path)
     assert typo.returncode == 2 and "'FILED' is not an order status" in typo.stderr
+
+
+def test_a_rollback_from_the_console_writes_the_files_back_and_is_journaled_with_who_and_why(
+    tmp_path: Path, users: dict[str, User]
+) -> None:
+    from livegate.journal import replay_file
+    from livegate.model.events import OperatorAction
+    from tests.test_release_cli import RISK, serve, stop, write_config
+
+    write_config(tmp_path)
+    stop(serve(tmp_path))
+    first = (tmp_path / "risk.toml").read_text()
+    (tmp_path / "risk.toml").write_text(RISK.replace("1000", "5"))  # release B
+    running = serve(tmp_path)
+    try:
+        client = TestClient(create_app(tmp_path / "data", users, action_wait_s=10))
+        assert login(client, "alice", "alice-password") == 303
+        page = client.get("/releases").text
+        ids = [c.split('"')[0] for c in page.split('name="config_id" value="')[1:]]
+        assert len(ids) == 1  # the running release has no rollback button
+        answer = client.post(
+            "/actions/rollback",
+            data={"csrf": csrf_of(client), "why": "B halves the limit", "config_id": ids[0],
+                  "back": "/releases"},
+        )  # fmt: skip
+        text = html.unescape(answer.text)
+        assert f"files of config {ids[0]} written back" in text
+        assert "the rollback's record: applied by the gateway (journal seq" in text
+        assert "livegate serve --config" in text
+    finally:
+        stop(running)
+    assert (tmp_path / "risk.toml").read_text() == first
+    actions = [e for _, e in replay_file(tmp_path / "data" / "journal.sqlite")
+               if isinstance(e, OperatorAction)]  # fmt: skip
+    assert [(a.action, a.who, a.why) for a in actions] == [
+        ("config-rollback", "alice", "B halves the limit")
+    ]

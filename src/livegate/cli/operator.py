@@ -117,12 +117,10 @@ def alerts_command(
 
     directory = choose_dir(legacy_dir, directory)
     journal = journal_of(directory)
+    from livegate.observe.alerts import open_alerts
+
     changes = [c for c in events_of_kinds(journal, "alert") if isinstance(c, AlertChanged)]
-    latest: dict[str, AlertChanged] = {}
-    for change in changes:
-        if change.state != "ACKNOWLEDGED" or change.key not in latest:
-            latest[change.key] = change
-    open_ = {k: c for k, c in latest.items() if c.state != "RESOLVED"}
+    open_ = open_alerts(changes)
     if ack:
         if not who or not why:
             fail("say --who and --why: the acknowledgement is journaled")

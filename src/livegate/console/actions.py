@@ -18,6 +18,7 @@ from pathlib import Path
 
 from livegate.engine.control import (
     write_alert_ack_command,
+    write_operator_action_command,
     write_safe_stop_command,
     write_trading_state_command,
 )
@@ -150,11 +151,17 @@ class Actions:
             result = rollback(self.directory, wanted, note=f"by {who}: {why}")
         except (SnapshotError, OSError) as exc:
             return Outcome(False, f"rollback to {wanted!r}: {exc}")
-        return Outcome(
-            True,
+        detail = (
             f"files of config {result.restored.config_id} written back (the previous ones kept"
-            f" as {result.saved_as}); restart on them: {result.restart}",
+            f" as {result.saved_as}); restart on them: {result.restart}"
         )
+        journaled = self._confirmed(
+            "operator_action", "the rollback's record",
+            lambda: write_operator_action_command(
+                self.control, "config-rollback", who, why, detail
+            ).command_id,
+        )  # fmt: skip
+        return Outcome(True, f"{detail}. {journaled.text}")
 
     # -- the audit file ----------------------------------------------------------------------
     def audit(self, who: str, action: str, why: str, outcome: str, ok: bool) -> None:

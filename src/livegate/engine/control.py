@@ -236,6 +236,41 @@ def evidence_event(command: EvidenceCommand) -> EvidenceRecorded:
     )  # fmt: skip
 
 
+OPERATOR_PREFIX = "operator-"
+
+
+class OperatorActionCommand(msgspec.Struct, frozen=True):
+    action: str
+    who: str
+    why: str
+    detail: str
+    command_id: str
+    ts_ns: int
+
+
+def write_operator_action_command(
+    control_dir: Path, action: str, who: str, why: str, detail: str
+) -> OperatorActionCommand:
+    if not who or not why:
+        raise ValueError("an operator action needs who and why")
+    command = OperatorActionCommand(action, who, why, detail, secrets.token_hex(8), time.time_ns())
+    _write_atomically(control_dir / f"{OPERATOR_PREFIX}{command.command_id}.json", command)
+    return command
+
+
+def read_operator_action_commands(control_dir: Path) -> list[OperatorActionCommand]:
+    found = []
+    for path in sorted(control_dir.glob(f"{OPERATOR_PREFIX}*.json")):
+        command = _read_one(path, OperatorActionCommand)
+        if command is not None:
+            found.append(command)
+    return found
+
+
+def remove_operator_action_command(control_dir: Path, command_id: str) -> None:
+    (control_dir / f"{OPERATOR_PREFIX}{command_id}.json").unlink(missing_ok=True)
+
+
 def read_stage_command(control_dir: Path) -> StageCommand | None:
     return _read_one(control_dir / STAGE_FILE, StageCommand)
 

@@ -34,6 +34,7 @@ from livegate.model.events import (
     FillInferred,
     JournalEvent,
     LedgerAdjusted,
+    OperatorAction,
     OrderDenied,
     Received,
     SubmitResent,
@@ -241,6 +242,8 @@ class OrderBook(FillAccounting):
                     )
             elif isinstance(event, EodReconciled):
                 self.last_eod = event.trading_day
+            elif isinstance(event, OperatorAction):
+                self.applied_commands.add(event.command_id)
             # Anomaly and GatewayStarted are notes for people; they change nothing.
         except Exception as exc:
             log.exception("journaled %s could not be applied", type(event).__name__)

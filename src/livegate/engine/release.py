@@ -22,9 +22,11 @@ from collections.abc import Callable
 from livegate.engine.control import (
     evidence_event,
     read_evidence_commands,
+    read_operator_action_commands,
     read_safe_stop_command,
     read_stage_command,
     remove_evidence_command,
+    remove_operator_action_command,
 )
 from livegate.engine.orders import OrderEntry
 from livegate.engine.parts import Parts
@@ -33,6 +35,7 @@ from livegate.engine.supervisor import Supervisor
 from livegate.model.enums import OrderStatus, TradingState
 from livegate.model.errors import LivegateError
 from livegate.model.events import (
+    OperatorAction,
     SafeStopReport,
     SafeStopRequested,
     StageChanged,
@@ -94,7 +97,8 @@ class ReleaseControls:
 
     # -- control commands (the CLI) ------------------------------------------------
     async def take_commands(self) -> None:
-        """Stage, safe-stop and evidence commands from the control folder, each once."""
+        """Stage, safe-stop, evidence and operator-action commands from the control folder,
+        each once."""
         control = self.parts.config.control_dir
         if control is None:
             return
@@ -115,6 +119,13 @@ class ReleaseControls:
             if evidence.command_id not in applied:
                 await self.pipeline.record(evidence_event(evidence))
             remove_evidence_command(control, evidence.command_id)
+        for action in read_operator_action_commands(control):
+            if action.command_id not in applied:
+                await self.pipeline.record(
+                    OperatorAction(action.action, action.who, action.why, action.detail,
+                                   action.ts_ns, action.command_id)
+                )  # fmt: skip
+            remove_operator_action_command(control, action.command_id)
 
     async def resume(self) -> None:
         """A resolver round: a safe-stop not yet complete goes on once the broker is back."""

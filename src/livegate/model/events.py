@@ -318,6 +318,19 @@ class EvidenceRecorded(msgspec.Struct, frozen=True, tag="evidence"):
     covers: tuple[str, ...] = ()
 
 
+class OperatorAction(msgspec.Struct, frozen=True, tag="operator_action"):
+    """An operator's action that no other event records (a config rollback writes files
+    the gateway reads only at its next start): so every action is in the journal with
+    who and why. It changes nothing on replay."""
+
+    action: str
+    who: str
+    why: str
+    detail: str
+    ts_ns: int
+    command_id: str
+
+
 JournalEvent = (
     OrderIntent
     | Received
@@ -347,6 +360,7 @@ JournalEvent = (
     | ConnectionChanged
     | EodReconciled
     | GateOverridden
+    | OperatorAction
 )
 
 
