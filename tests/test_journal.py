@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from livegate.journal import Batch, Journal, MemoryStore, SQLiteStore
+from livegate.journal import Batch, Journal, MemoryStore, SQLiteStore, Store
 from livegate.journal.lock import JournalLockedError
 from livegate.model import JournalError, OrderRequest, OrderStatus
 from livegate.model.events import Anomaly, GatewayStarted
@@ -20,9 +21,44 @@ def note(i: int) -> Anomaly:
     return Anomaly("TEST", f"c{i}", f"event {i}", i)
 
 
-def test_concurrent_appends_share_fsyncs_and_keep_their_order(tmp_path: Path) -> None:
+class Stores:
+    """The journal's store, SQLite or PostgreSQL (under a held lease), for the contract
+    tests that must hold for both; `reopen` reads it back from a fresh connection."""
+
+    def __init__(self, kind: str, tmp_path: Path) -> None:
+        self.kind, self.path = kind, tmp_path / "j.sqlite"
+        if kind == "postgres":
+            from tests import pg
+
+            self.account = pg.new_account()
+            self.lease = pg.held_lease(self.account)
+
+    def writer(self) -> Store:
+        if self.kind == "sqlite":
+            return SQLiteStore(self.path)
+        from tests import pg
+
+        return pg.writer(self.account, self.lease)
+
+    def reopen(self) -> Store:
+        if self.kind == "sqlite":
+            return SQLiteStore(self.path)
+        from tests import pg
+
+        return pg.reader(self.account)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
+    made = Stores(request.param, tmp_path)
+    yield made
+    if made.kind == "postgres":
+        made.lease.close()
+
+
+def test_concurrent_appends_share_fsyncs_and_keep_their_order(stores: Stores) -> None:
     async def run() -> None:
-        journal = Journal(SQLiteStore(tmp_path / "j.sqlite"))
+        journal = Journal(stores.writer())
         journal.open()
         await journal.start()
         futures = [journal.append(note(i)) for i in range(5_000)]
@@ -31,7 +67,7 @@ def test_concurrent_appends_share_fsyncs_and_keep_their_order(tmp_path: Path) ->
         assert journal.stats.batches < 100  # grouped, not one fsync per event
         await journal.close()
 
-        reopened = Journal(SQLiteStore(tmp_path / "j.sqlite"))
+        reopened = Journal(stores.reopen())
         reopened.open()
         events = list(reopened.replay())
         assert [seq for seq, _ in events] == list(range(1, 5_001))
@@ -56,15 +92,15 @@ def test_a_resolved_append_is_on_disk_for_another_connection(tmp_path: Path) -> 
     asyncio.run(run())
 
 
-def test_oversized_batches_are_written_in_parts_in_order(tmp_path: Path) -> None:
+def test_oversized_batches_are_written_in_parts_in_order(stores: Stores) -> None:
     async def run() -> None:
-        journal = Journal(SQLiteStore(tmp_path / "j.sqlite"), max_batch=7)
+        journal = Journal(stores.writer(), max_batch=7)
         journal.open()
         await journal.start()
         await asyncio.gather(*(journal.append(note(i)) for i in range(100)))
         assert journal.stats.largest_batch <= 7
         await journal.close()
-        store = SQLiteStore(tmp_path / "j.sqlite")
+        store = stores.reopen()
         store.open()
         assert [r.seq for r in store.read()] == list(range(1, 101))
         assert [r.seq for r in store.read_order("c42")] == [43]
@@ -131,15 +167,15 @@ def test_gateway_stops_trading_when_its_journal_fails() -> None:
     asyncio.run(run())
 
 
-def test_reading_after_any_seq_starts_exactly_there(tmp_path: Path) -> None:
+def test_reading_after_any_seq_starts_exactly_there(stores: Stores) -> None:
     async def run() -> None:
-        journal = Journal(SQLiteStore(tmp_path / "j.sqlite"))
+        journal = Journal(stores.writer())
         journal.open()
         await journal.start()
         for size in (3, 1, 5, 2):  # batches of several sizes
             await asyncio.gather(*(journal.append(note(i)) for i in range(size)))
         await journal.close()
-        store = SQLiteStore(tmp_path / "j.sqlite")
+        store = stores.reopen()
         store.open()
         assert store.last_seq() == 11
         for after in range(0, 13):

@@ -157,13 +157,42 @@ def serve_command(
         where = service.metrics_url or "no metrics endpoint"
         say(f"ready: account {gateway.config.account}, metrics at {where}; stop with Ctrl-C")
 
+    lease = _take_lease(gateway, directory)
     try:
         asyncio.run(service.run(chosen, run_for, on_ready=ready))
     except Exception as exc:
         # A failed start-up check: say which, with its reason (never a secret).
         notes = " ".join(getattr(exc, "__notes__", []))
         fail(f"could not start: {type(exc).__name__}: {exc} {notes}".rstrip(), 1)
+    finally:
+        if lease is not None:
+            lease.release()  # a clean stop hands the account over at once
+            lease.close()
     say("stopped")
+
+
+def _take_lease(gateway: Gateway, directory: Path) -> Any:
+    """A PostgreSQL journal: hold the account's lease (as a standby until it is free)."""
+    from livegate.journal.postgres import PostgresStore
+
+    store = gateway.journal.store
+    if not isinstance(store, PostgresStore) or store.lease is None:
+        return None
+    from livegate.model.errors import JournalError
+    from livegate.ops.standby import take_lease
+
+    try:
+        waited = take_lease(store, directory, say)
+    except (JournalError, OSError) as exc:
+        fail(f"could not take the account's lease: {exc}", 1)
+    except Exception as exc:  # psycopg's errors: the database is unreachable or refuses us
+        fail(f"could not take the account's lease: {' '.join(str(exc).split())}", 1)
+    lease = store.lease
+    if waited:
+        say(f"active: took over account {store.account} at lease epoch {lease.epoch}"
+            f" after {waited:.1f} s as a standby")  # fmt: skip
+    lease.start_renewing()
+    return lease
 
 
 def _check_gate(

@@ -128,6 +128,7 @@ class OrderEntry:
         try:
             if self._bucket is not None:
                 await self._bucket.acquire()
+            self.parts.journal.fence()  # paused past its lease: sends nothing
             try:
                 result: str | BaseException | None = await self.parts.adapter.place(intent)
             except (BrokerNetworkError, BrokerThrottled) as first:
@@ -266,6 +267,7 @@ class OrderEntry:
         deadlines.arm(key)
         try:
             place_many = getattr(self.parts.adapter, "place_many", None)
+            self.parts.journal.fence()
             if place_many is not None:
                 results: Sequence[str | BaseException | None] = await place_many(intents)
             else:
@@ -293,6 +295,7 @@ class OrderEntry:
     async def _place_with_retry(self, intent: OrderIntent) -> str | None:
         if self._bucket is not None:
             await self._bucket.acquire()
+        self.parts.journal.fence()
         try:
             return await self.parts.adapter.place(intent)
         except (BrokerNetworkError, BrokerThrottled) as first:
@@ -384,6 +387,7 @@ class OrderEntry:
         try:
             if self._bucket is not None:
                 await self._bucket.acquire()
+            self.parts.journal.fence()
             try:
                 await self.parts.adapter.cancel(coid, boid)
             except (BrokerNetworkError, BrokerThrottled) as first:

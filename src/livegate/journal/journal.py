@@ -67,6 +67,8 @@ class Journal:
         # wake-ups and the loop turns of waiting would be most of the time.
         self.inline = inline
         self.max_batch = max_batch
+        # A store that writes under a lease (PostgreSQL) says whether we still may.
+        self._fence: Callable[[], None] | None = getattr(store, "fence", None)
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(event_type)
         self.stats = JournalStats()
         self._seq = 0
@@ -162,6 +164,19 @@ class Journal:
     def writable(self) -> bool:
         """Started, not closed, not failed: an append now becomes durable."""
         return self._started and self._failed is None
+
+    def fence(self) -> None:
+        """Right before anything is sent to the broker: raise JournalError (and fail the
+        journal for good) when this process may no longer write, because its store's lease
+        passed to another gateway or could have expired. A no-op for other stores."""
+        if self._fence is None:
+            return
+        try:
+            self._fence()
+        except JournalError as exc:
+            if self._failed is None and self._loop is not None:
+                self._fail(self._loop, exc)
+            raise
 
     # -- appending -------------------------------------------------------
     def append(self, event: msgspec.Struct) -> asyncio.Future[None]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import NamedTuple, Protocol
 
+import msgspec
+
 
 class Record(NamedTuple):
     seq: int
@@ -55,3 +57,38 @@ class Store(Protocol):
         """Records about one order, in seq order (for tracing)."""
 
     def close(self) -> None: ...
+
+
+_raw_events = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+class _PeekReport(msgspec.Struct):
+    client_order_id: str | None = None
+
+
+class _Peek(msgspec.Struct):
+    """The two index columns of an event, without decoding the rest of it."""
+
+    type: str
+    client_order_id: str | None = None
+    report: _PeekReport | None = None
+
+
+_peek = msgspec.json.Decoder(list[_Peek])
+
+
+def split_batch(payload: bytes, first_seq: int, ts_ns: int, after_seq: int = 0) -> list[Record]:
+    """A stored batch's events as records (kind and order id read as SQLite's view does),
+    for stores that keep a batch as one JSON array: memory and PostgreSQL."""
+    peeks = _peek.decode(payload)
+    if len(peeks) == 1 and payload[:2] == b"[{" and payload[-2:] == b"}]":
+        raws: list[bytes | msgspec.Raw] = [payload[1:-1]]  # as the journal wrote it: no decode
+    else:
+        raws = list(_raw_events.decode(payload))
+    records = []
+    for seq, (raw, peek) in enumerate(zip(raws, peeks, strict=True), first_seq):
+        if seq <= after_seq:
+            continue
+        coid = peek.client_order_id or (peek.report.client_order_id if peek.report else None)
+        records.append(Record(seq, ts_ns, peek.type, coid, bytes(raw)))
+    return records

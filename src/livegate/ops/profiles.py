@@ -88,6 +88,11 @@ class Profile(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     gate: str = ""  # go-live gate thresholds (TOML, docs/go-live.md); none: the defaults
     calendar: str = ""  # the exchange calendar the day follows (XSHG, XNYS, ...): EOD, the gate
     webhook: str = ""  # alerts POSTed here: a URL, or env:VAR holding one (it may carry a token)
+    # The journal: "" for SQLite in data_dir; postgresql://user@host:port/db to share one
+    # database (its password by reference in journal_password, never in the URL).
+    journal: str = ""
+    journal_password: str = ""
+    lease_ttl: Seconds = 5.0  # a PostgreSQL journal's account lease (docs/deployment.md)
     # FIX sessions
     sender_comp_id: str = ""
     target_comp_id: str = ""
@@ -138,10 +143,30 @@ def load_profiles(path: Path) -> dict[str, Profile]:
                     f"{path}: profile {name!r}: calendar {profile.calendar!r} is not an"
                     " exchange_calendars code (XSHG, XNYS, XHKG, ...)"
                 )
+        if profile.journal:
+            _check_journal_url(path, profile)
         if not profile.reference and profile.environment == "live":
             raise ProfileError(f"{path}: profile {name!r}: a live profile needs its reference file")
         profiles[name] = profile
     return profiles
+
+
+def _check_journal_url(path: Path, profile: Profile) -> None:
+    from urllib.parse import urlsplit
+
+    where = f"{path}: profile {profile.name!r}: journal"
+    try:
+        url = urlsplit(profile.journal)
+        url.port  # noqa: B018  (raises on a port that is not one)
+    except ValueError as exc:
+        raise ProfileError(f"{where} is not a URL ({exc})") from None
+    if url.scheme not in ("postgresql", "postgres"):
+        raise ProfileError(f"{where} must be postgresql://user@host:port/database (or left out)")
+    if url.password is not None:
+        raise ProfileError(
+            f"{where} has a password in it: put it behind journal_password = env:VAR or"
+            " file:PATH:SECTION"
+        )
 
 
 def _which_profile(raw: dict[str, Any]) -> str:

@@ -52,6 +52,7 @@ from livegate.ops.fallback import FallbackRefused, fall_back_to_paper, return_to
 from livegate.ops.profiles import Profile, snapshot
 from livegate.ops.release_status import release_status
 from livegate.ops.snapshots import write_snapshot
+from livegate.ops.standby import lease_status
 from livegate.recon import Reconciler, ReconConfig
 from livegate.recon.report import Report, build_report
 from livegate.risk.sessions import trading_sessions
@@ -354,6 +355,7 @@ class GatewayService:
             "clock_skew_s": g.clock_skew,
             "health": [dataclasses.asdict(check) for check in g.health],
             "broker_account": self._broker_account(),
+            **lease_status(g.journal.store),
             **release_status(g),
         }
 

@@ -11,11 +11,11 @@ from livegate.broker.fix import FixAdapter, FixSessionConfig
 from livegate.broker.paper import PaperAdapter, PaperConfig
 from livegate.broker.sim import SimAdapter
 from livegate.engine import Gateway, GatewayConfig
-from livegate.journal import Journal, SQLiteStore
+from livegate.journal import Journal, SQLiteStore, Store
 from livegate.model.instrument import InstrumentRegistry
 from livegate.model.samples import demo_instruments
 from livegate.ops.config_files import load_config, release_record
-from livegate.ops.profiles import Profile, ProfileError, resolve_api_key
+from livegate.ops.profiles import Profile, ProfileError, resolve_api_key, resolve_reference
 from livegate.risk.engine import RiskEngine
 from livegate.risk.limits import RiskFile
 from livegate.risk.rollout import RolloutGuard
@@ -73,6 +73,28 @@ def _akquant_broker(profile: Profile) -> BrokerAdapter:
         raise ProfileError(f"profile {profile.name!r}: {profile.broker}: {exc}") from None
 
 
+def build_store(profile: Profile, environ: dict[str, str] | None = None) -> Store:
+    """SQLite in the data folder, or the profile's PostgreSQL journal under an account lease
+    (its `connect` is the caller's: serve takes the lease, or waits for it as a standby)."""
+    if not profile.journal:
+        return SQLiteStore(Path(profile.data_dir) / "journal.sqlite")
+    try:
+        from livegate.journal.lease import Lease
+        from livegate.journal.postgres import PostgresStore
+    except ImportError as exc:  # pragma: no cover - the extra is missing
+        raise ProfileError(
+            f"profile {profile.name!r}: a PostgreSQL journal needs pip install"
+            f" 'livegate[postgres]' ({exc})"
+        ) from None
+    connect: dict[str, str] = {}
+    if profile.journal_password:
+        connect["password"] = resolve_reference(
+            profile, profile.journal_password, "journal_password", environ
+        )
+    lease = Lease(profile.journal, profile.account, ttl=profile.lease_ttl, connect=connect)
+    return PostgresStore(profile.journal, profile.account, lease, connect=connect)
+
+
 def build_gateway(profile: Profile, environ: dict[str, str] | None = None) -> Gateway:
     """The profile's gateway, with its risk limits, sessions and rollout stages loaded.
 
@@ -105,8 +127,7 @@ def build_gateway(profile: Profile, environ: dict[str, str] | None = None) -> Ga
         loaded.sessions,
         RolloutGuard(loaded.rollout) if loaded.rollout is not None else None,
     )
-    gateway = Gateway(
-        adapter, Journal(SQLiteStore(data / "journal.sqlite")), instruments, config, risk=risk
-    )
+    gateway = Gateway(adapter, Journal(build_store(profile, environ)), instruments, config,
+                      risk=risk)  # fmt: skip
     gateway.release = release_record(adapter, loaded.files, profile.name)
     return gateway

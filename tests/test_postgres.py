@@ -1,0 +1,119 @@
+"""Account leases with fencing on the PostgreSQL journal: one writer per account, a
+takeover refuses the old writer's next batch, a paused holder stops before its lease
+could have expired, and a gateway that lost its lease sends nothing more."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from livegate.journal import Batch
+from livegate.journal.lease import Lease, LeaseLostError
+from livegate.model import JournalError, OrderRequest
+from livegate.model.events import Anomaly
+from livegate.ops.profiles import ProfileError, load_profiles
+from tests import pg
+from tests.helpers import scripted_gateway
+
+
+def batch(first: int, *details: str) -> Batch:
+    from livegate.journal.journal import encode_event
+
+    rows = [encode_event(Anomaly("TEST", None, d, 0)) for d in details]
+    return Batch(first, len(rows), b"[" + b",".join(rows) + b"]")
+
+
+def test_a_takeover_fences_the_old_writer_even_when_its_own_clock_says_it_still_holds() -> None:
+    account = pg.new_account()
+    old = pg.held_lease(account, ttl=0.5)
+    old_store = pg.writer(account, old)
+    old_store.open()
+    old_store.write_batch(batch(1, "before"))
+    time.sleep(0.6)  # paused: not renewed, the lease expires in the database's time
+    new = Lease(pg.dsn(), account, ttl=5.0)
+    new.connect()
+    assert new.try_acquire() and new.epoch == old.epoch + 1
+    new_store = pg.writer(account, new)
+    new_store.open()
+    new_store.write_batch(batch(2, "new active"))
+    old._valid_until = time.monotonic() + 60  # its clock lies: only the epoch check is left
+    with pytest.raises(LeaseLostError, match="passed to another gateway"):
+        old_store.write_batch(batch(3, "old writer after the takeover"))
+    assert not old.renew() and old.lost
+    reader = pg.reader(account)
+    reader.open()
+    assert [(r.seq, r.kind) for r in reader.read()] == [(1, "anomaly"), (2, "anomaly")]
+    for handle in (old_store, new_store, reader):
+        handle.close()
+    old.close()
+    new.close()
+
+
+def test_a_held_lease_is_not_taken_and_a_released_one_is_taken_at_once() -> None:
+    account = pg.new_account()
+    first = pg.held_lease(account, ttl=30)
+    second = Lease(pg.dsn(), account, ttl=30)
+    second.connect()
+    assert not second.try_acquire()
+    holder = second.who()
+    assert holder is not None and holder[0] == first.holder and holder[1] == first.epoch
+    first.release()  # a clean stop
+    assert second.try_acquire() and second.epoch == first.epoch + 1
+    first.close()
+    second.close()
+
+
+def test_a_holder_paused_past_its_lease_stops_before_the_lease_could_expire() -> None:
+    account = pg.new_account()
+    lease = pg.held_lease(account, ttl=0.4)
+    store = pg.writer(account, lease)
+    store.open()
+    assert lease.valid()
+    time.sleep(0.35)  # past ttl * (1 - margin): nobody took it, but it might have
+    with pytest.raises(LeaseLostError, match="may have expired"):
+        store.write_batch(batch(1, "too late"))
+    reader = pg.reader(account)
+    reader.open()
+    assert list(reader.read()) == []
+    store.close()
+    reader.close()
+    lease.close()
+
+
+def test_a_gateway_that_lost_its_lease_sends_nothing_more_and_stops_journaling() -> None:
+    async def run() -> None:
+        account = pg.new_account()
+        lease = pg.held_lease(account, ttl=5.0)
+        gateway, adapter = scripted_gateway(pg.writer(account, lease))
+        await gateway.start()
+        await gateway.submit_order(OrderRequest(symbol="AAPL", side="BUY", quantity=1, price=1))
+        assert sum(adapter.placed.values()) == 1
+        lease._valid_until = 0.0  # it paused: its lease may have lapsed
+        with pytest.raises(JournalError, match="lease"):
+            await gateway.submit_order(OrderRequest(symbol="AAPL", side="BUY", quantity=1, price=1))
+        assert sum(adapter.placed.values()) == 1  # nothing sent after the lease could have lapsed
+        assert gateway.journal.failed is not None
+        await gateway.stop()
+        lease.close()
+
+    asyncio.run(run())
+
+
+def test_a_profile_names_its_journal_without_a_password(tmp_path: Path) -> None:
+    def profile(journal: str) -> Path:
+        path = tmp_path / "profiles.toml"
+        path.write_text(
+            '[profiles.p]\nenvironment = "paper"\nbroker = "paper"\ndata_dir = "d"\n'
+            f'journal = "{journal}"\njournal_password = "env:LG_PG"\n'
+        )
+        return path
+
+    ok = load_profiles(profile("postgresql://livegate@db.example:5432/books"))["p"]
+    assert ok.journal.startswith("postgresql://") and ok.lease_ttl == 5.0
+    with pytest.raises(ProfileError, match="has a password in it"):
+        load_profiles(profile("postgresql://livegate:hunter2@db.example/books"))
+    with pytest.raises(ProfileError, match="must be postgresql://"):
+        load_profiles(profile("mysql://db.example/books"))
