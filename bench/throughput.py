@@ -24,7 +24,7 @@ from pathlib import Path
 
 from livegate.broker.paper import PaperAdapter, PaperConfig
 from livegate.engine import Gateway
-from livegate.journal import Journal, SQLiteStore
+from livegate.journal import Journal, SQLiteStore, Store
 from livegate.model import Fill, Instrument, InstrumentRegistry, OrderRequest
 from livegate.observe.logs import OrderLog
 from livegate.observe.metrics import GatewayMetrics
@@ -39,12 +39,15 @@ async def run(
     basket: int,
     metrics: bool = False,
     logs: bool = False,
+    store: Store | None = None,
 ) -> dict[str, float]:
+    """`store`: the journal's (default: SQLite in `directory`; bench/postgres.py passes
+    a PostgreSQL one)."""
     paper = PaperAdapter(
         directory / "paper.sqlite",
         PaperConfig(initial_cash=D(10) ** 12, displayed_liquidity=D(10) ** 12),
     )
-    journal = Journal(SQLiteStore(directory / "journal.sqlite"))
+    journal = Journal(store if store is not None else SQLiteStore(directory / "journal.sqlite"))
     instruments = InstrumentRegistry([Instrument("AAPL", D("0.01"))])
     log_file = (directory / "orders.log").open("wb") if logs else None
     gateway = Gateway(

@@ -382,7 +382,7 @@ class SimBroker:
             if self.paper is not None:
                 self.paper.broker.fill_parts = 1
         elif op == "stats":
-            return {
+            stats: dict[str, Any] = {
                 "connections": self.connections,
                 "sessions": len(self.sessions),
                 "auth_attempts": self.auth_attempts,
@@ -390,6 +390,9 @@ class SimBroker:
                 "orders": len(self.places),
                 "sent_twice": sorted(c for c, n in self.places.items() if n > 1),
             }
+            if args.get("ids"):  # every client order id ever placed (a failover's audit)
+                stats["placed_ids"] = sorted(self.places)
+            return stats
         else:
             raise ValueError(f"unknown control op {op!r}")
         return None
