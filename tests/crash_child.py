@@ -24,7 +24,7 @@ from livegate.model import DuplicateClientOrderIdError, OrderRequest
 from livegate.model.secret import Secret
 from livegate.sim.server import control
 
-from .helpers import INSTRUMENTS, paper_gateway
+from .helpers import INSTRUMENTS, crash_store, paper_gateway
 
 D = Decimal
 SYMBOLS = ["AAPL", "MSFT"]
@@ -38,7 +38,9 @@ def sim_gateway(directory: Path, port: int, key: str) -> Gateway:
 async def main(directory: Path, seed: int, sim: tuple[int, int, str] | None) -> None:
     rng = random.Random(seed)
     if sim is None:
-        gateway, paper = paper_gateway(directory, PaperConfig(displayed_liquidity=D(300)))
+        gateway, paper = paper_gateway(
+            directory, PaperConfig(displayed_liquidity=D(300)), crash_store(directory)
+        )
 
         async def set_quote(symbol: str, bid: Decimal, ask: Decimal) -> None:
             paper.set_quote(symbol, bid, ask)

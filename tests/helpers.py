@@ -127,11 +127,55 @@ def scripted_gateway(
 
 
 def paper_gateway(
-    directory: Path, config: PaperConfig | None = None
+    directory: Path, config: PaperConfig | None = None, store: Store | None = None
 ) -> tuple[Gateway, PaperAdapter]:
+    """`store`: the journal's; default SQLite in `directory` (see `crash_store`)."""
     adapter = PaperAdapter(directory / "paper.sqlite", config)
-    store = SQLiteStore(directory / "journal.sqlite")
+    store = store if store is not None else SQLiteStore(directory / "journal.sqlite")
     return Gateway(adapter, Journal(store), INSTRUMENTS), adapter
+
+
+def crash_store(directory: Path) -> Store:
+    """The journal a crash test's gateway writes: SQLite in `directory`, or PostgreSQL when
+    `directory/postgres-account` names an account (the lease taken as a restart would:
+    waiting out the killed holder's, whose TTL is short)."""
+    marker = directory / "postgres-account"
+    if not marker.exists():
+        return SQLiteStore(directory / "journal.sqlite")
+    import os
+
+    from livegate.journal.lease import Lease
+    from livegate.journal.postgres import PostgresStore
+
+    dsn, account = os.environ["LIVEGATE_TEST_POSTGRES"], marker.read_text().strip()
+    lease = Lease(dsn, account, ttl=0.5)
+    lease.connect()
+    deadline = time.monotonic() + 10
+    while not lease.try_acquire():
+        assert time.monotonic() < deadline, "the killed holder's lease never lapsed"
+        time.sleep(0.05)
+    lease.start_renewing()
+    return PostgresStore(dsn, account, lease)
+
+
+def crash_payloads(directory: Path) -> list[str | bytes]:
+    """Every journaled event's JSON in seq order, from whichever store `crash_store` used."""
+    marker = directory / "postgres-account"
+    if not marker.exists():
+        import sqlite3
+
+        with sqlite3.connect(directory / "journal.sqlite") as conn:
+            return [p for (p,) in conn.execute("SELECT payload FROM events ORDER BY seq")]
+    import os
+
+    from livegate.journal.postgres import PostgresStore
+
+    reader = PostgresStore(os.environ["LIVEGATE_TEST_POSTGRES"], marker.read_text().strip())
+    reader.open()
+    try:
+        return [r.payload for r in reader.read()]
+    finally:
+        reader.close()
 
 
 async def settle(gateway: Gateway, rounds: int = 3) -> None:

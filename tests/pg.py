@@ -27,10 +27,13 @@ def new_account() -> str:
     return f"test-{secrets.token_hex(6)}"
 
 
-def held_lease(account: str, ttl: float = 5.0) -> Lease:
+def held_lease(account: str, ttl: float = 5.0, renew: bool = False) -> Lease:
+    """A lease taken now; `renew` keeps it (a test that runs longer than its TTL)."""
     lease = Lease(dsn(), account, ttl=ttl)
     lease.connect()
     assert lease.try_acquire()
+    if renew:
+        lease.start_renewing()
     return lease
 
 

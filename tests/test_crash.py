@@ -7,7 +7,6 @@ import asyncio
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from livegate.journal.journal import decode_event
 from livegate.model import OrderIntent, OrderStatus, TradeReport
 from livegate.model.events import Received
 
-from .helpers import INSTRUMENTS, paper_gateway
+from .helpers import INSTRUMENTS, crash_payloads, crash_store, paper_gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 D = Decimal
@@ -53,52 +52,56 @@ def run_child_and_kill(
     child.wait(10)
 
 
-def journal_by_hand(path: Path) -> tuple[set[str], dict[str, Decimal]]:
+def journal_by_hand(directory: Path) -> tuple[set[str], dict[str, Decimal]]:
     """What the journal says, read without the order book: intents and distinct fills."""
     intents: set[str] = set()
     filled: dict[str, Decimal] = defaultdict(Decimal)
     counted: set[str] = set()
-    with sqlite3.connect(path) as conn:
-        for (payload,) in conn.execute("SELECT payload FROM events ORDER BY seq"):
-            event = decode_event(payload)
-            if isinstance(event, OrderIntent):
-                intents.add(event.client_order_id)
-            elif isinstance(event, Received) and isinstance(event.report, TradeReport):
-                trade = event.report
-                if trade.dedup_key() not in counted and trade.client_order_id in intents:
-                    counted.add(trade.dedup_key())
-                    filled[trade.client_order_id] += trade.quantity  # type: ignore[index]
+    for payload in crash_payloads(directory):
+        event = decode_event(payload)
+        if isinstance(event, OrderIntent):
+            intents.add(event.client_order_id)
+        elif isinstance(event, Received) and isinstance(event.report, TradeReport):
+            trade = event.report
+            if trade.dedup_key() not in counted and trade.client_order_id in intents:
+                counted.add(trade.dedup_key())
+                filled[trade.client_order_id] += trade.quantity  # type: ignore[index]
     return intents, filled
 
 
 def story(directory: Path, coid: str, broker: PaperBroker, gateway: object) -> str:
     """Everything about one order, for a failure message: a rare race needs its evidence."""
     lines = [f"{coid}: journal events, then the broker's trades"]
-    with sqlite3.connect(directory / "journal.sqlite") as conn:
-        for seq, kind, payload in conn.execute(
-            "SELECT seq, kind, payload FROM events WHERE client_order_id = ? ORDER BY seq",
-            (coid,),
-        ):
-            lines.append(f"  {seq} {kind} {payload[:300]!r}")
+    for payload in crash_payloads(directory):
+        if coid in str(payload):
+            lines.append(f"  {payload[:300]!r}")
     lines += [f"  broker {t}" for t in broker.trades if t.client_order_id == coid]
     anomalies = getattr(gateway, "anomalies", {})
     lines.append(f"  gateway anomalies: {dict(anomalies)}")
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("seed", [11, 23, 37, 134, 139])
-def test_sigkill_then_restart(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(
+    ("store", "seed"),
+    [("sqlite", 11), ("sqlite", 23), ("sqlite", 37), ("sqlite", 134), ("sqlite", 139),
+     ("postgres", 11), ("postgres", 37)],
+)  # fmt: skip
+def test_sigkill_then_restart(tmp_path: Path, store: str, seed: int) -> None:
+    if store == "postgres":
+        from tests import pg
+
+        pg.dsn()  # skipped without the test database, except under CI
+        (tmp_path / "postgres-account").write_text(pg.new_account())
     rng = random.Random(seed)
     for cycle in range(2):
         run_child_and_kill(tmp_path, seed * 10 + cycle, rng)
 
     # 1. Replaying the journal rebuilds exactly what the journal says.
-    intents, filled = journal_by_hand(tmp_path / "journal.sqlite")
+    intents, filled = journal_by_hand(tmp_path)
     assert intents, "the child placed no order before it was killed"
     book = OrderBook(INSTRUMENTS)
-    with sqlite3.connect(tmp_path / "journal.sqlite") as conn:
-        for (payload,) in conn.execute("SELECT payload FROM events ORDER BY seq"):
-            book.apply(decode_event(payload))
+    for payload in crash_payloads(tmp_path):
+        book.apply(decode_event(payload))
     assert set(book.orders) == intents
     assert {c: o.filled_qty for c, o in book.orders.items() if o.filled_qty} == dict(filled)
     assert len({f.trade_id for f in book.fills}) == len(book.fills)
@@ -107,7 +110,7 @@ def test_sigkill_then_restart(tmp_path: Path, seed: int) -> None:
     journaled_fills = {f.trade_id for f in book.fills if not f.inferred}
 
     async def restart() -> None:
-        gateway, paper = paper_gateway(tmp_path)
+        gateway, paper = paper_gateway(tmp_path, store=crash_store(tmp_path))
         told: list[str] = []
         gateway.on_trade(lambda f: told.append(f.trade_id))
         await gateway.start()

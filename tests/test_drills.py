@@ -18,9 +18,20 @@ from livegate.cli.main import app
 from livegate.drills.faults import SCENARIOS, DrillTimings, run_drill
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_drill_passes(scenario: str, tmp_path: Path) -> None:
-    verdict = asyncio.run(run_drill(scenario, tmp_path, DrillTimings.fast()))
+def test_drill_passes(scenario: str, store: str, tmp_path: Path) -> None:
+    journal = None
+    if store == "postgres":
+        from tests import pg
+
+        account = pg.new_account()
+        journal = pg.writer(account, pg.held_lease(account, ttl=5, renew=True))
+    try:
+        verdict = asyncio.run(run_drill(scenario, tmp_path, DrillTimings.fast(), store=journal))
+    finally:
+        if journal is not None and journal.lease is not None:
+            journal.lease.close()
     failed = [f"{c.name}: {c.detail}" for c in verdict.checks if not c.ok]
     assert verdict.passed, failed
     names = {c.name for c in verdict.checks}

@@ -31,7 +31,7 @@ class Stores:
             from tests import pg
 
             self.account = pg.new_account()
-            self.lease = pg.held_lease(self.account)
+            self.lease = pg.held_lease(self.account, renew=True)
 
     def writer(self) -> Store:
         if self.kind == "sqlite":

@@ -43,7 +43,7 @@ from livegate.drills.sim_process import SimProcess, until
 from livegate.engine import Gateway, GatewayConfig
 from livegate.engine.control import write_evidence_command
 from livegate.engine.retry import RetryPolicy
-from livegate.journal import Journal, SQLiteStore
+from livegate.journal import Journal, SQLiteStore, Store
 from livegate.model import OrderRequest, OrderStatus
 from livegate.model.enums import RejectReason
 from livegate.model.reports import TradeReport
@@ -187,8 +187,10 @@ async def run_drill(
     timings: DrillTimings | None = None,
     seed: int = 11,
     evidence: Path | None = None,
+    store: Store | None = None,
 ) -> Verdict:
-    """One fault drill; with `evidence` (a data folder), its gateway journals the verdict."""
+    """One fault drill; with `evidence` (a data folder), its gateway journals the verdict.
+    `store`: the drill gateway's journal (default SQLite in `directory`)."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown drill {scenario!r}; choose from {', '.join(SCENARIOS)}")
     t = timings or DrillTimings()
@@ -216,7 +218,7 @@ async def run_drill(
         config.broker_rate_limit = 400.0  # set above the broker's real limit, at first
     gateway = Gateway(
         SimAdapter("127.0.0.1", sim.port, Secret(key), "sim"),
-        Journal(SQLiteStore(directory / "journal.sqlite")),
+        Journal(store if store is not None else SQLiteStore(directory / "journal.sqlite")),
         demo_instruments(),
         config,
     )
