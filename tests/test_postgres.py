@@ -117,3 +117,59 @@ def test_a_profile_names_its_journal_without_a_password(tmp_path: Path) -> None:
         load_profiles(profile("postgresql://livegate:hunter2@db.example/books"))
     with pytest.raises(ProfileError, match="must be postgresql://"):
         load_profiles(profile("mysql://db.example/books"))
+
+
+def test_operator_commands_work_on_a_data_folder_whose_journal_is_in_postgresql(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    account = pg.new_account()
+    (tmp_path / "profiles.toml").write_text(
+        '[profiles.paper]\nenvironment = "paper"\nbroker = "paper"\ndata_dir = "svc"\n'
+        f'account = "{account}"\njournal = "{pg.dsn()}"\nlease_ttl = 2.0\n'
+    )
+    env = {**os.environ, "COLUMNS": "40"}
+
+    def livegate(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "livegate", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    service = subprocess.Popen(
+        [sys.executable, "-m", "livegate", "serve", "--config", "profiles.toml", "--profile",
+         "paper", "--metrics-port", "0", "--demo", "20"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert service.stdout is not None
+        assert service.stdout.readline() and service.stdout.readline().startswith("ready:")
+        time.sleep(1.0)
+        assert not (tmp_path / "svc" / "journal.sqlite").exists()  # no second journal
+        orders = livegate("orders", "--dir", "svc", "--limit", "100")
+        assert orders.returncode == 0, orders.stderr
+        assert orders.stdout.startswith("20 orders in svc")
+        coid = next(line.split("│")[1].strip() for line in orders.stdout.splitlines()
+                    if "│ LG" in line)  # fmt: skip
+        trace = livegate("trace", coid, "--dir", "svc")
+        assert trace.returncode == 0 and "intent" in trace.stdout, trace.stderr
+        halted = livegate("trading-state", "HALTED", "--dir", "svc", "--who", "ops", "--why", "t")
+        assert halted.returncode == 0, halted.stderr
+        assert "applied by the gateway (journal seq" in halted.stdout
+        time.sleep(1.5)  # the status file is rewritten every second
+        status = livegate("status", "--dir", "svc")
+        assert "│ role" in status.stdout and "active" in status.stdout, status.stdout
+        assert "HALTED" in status.stdout, status.stdout
+        offline = livegate("recon", "--dir", "svc")
+        assert offline.returncode == 0, offline.stderr  # answered by the running gateway
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.communicate(timeout=30)
+    queued = livegate("trading-state", "ACTIVE", "--dir", "svc", "--who", "ops", "--why", "t")
+    assert queued.returncode == 3 and "no gateway is running" in queued.stderr
+    shown = livegate("trading-state", "--dir", "svc")
+    assert "trading state: HALTED" in shown.stdout and "pending: ACTIVE" in shown.stdout
+    stopped = livegate("recon", "--dir", "svc")
+    assert stopped.returncode == 2 and "PostgreSQL journal is written only" in stopped.stderr

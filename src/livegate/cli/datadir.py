@@ -49,7 +49,9 @@ def journal_of(directory: Path) -> Path:
     if not directory.is_dir():
         fail(f"{directory}: no such folder (not a livegate data folder); check the path")
     journal = directory / JOURNAL
-    if not journal.is_file():
+    from livegate.journal.locate import exists
+
+    if not exists(journal):
         fail(
             f"{directory} is not a livegate data folder: it has no {JOURNAL}"
             " (check the path, or start the gateway there first)"

@@ -162,7 +162,7 @@ def trace_command(
     """The full timeline of one order, from the journal."""
     from rich.table import Table
 
-    from livegate.journal.sqlite import SQLiteStore
+    from livegate.journal.locate import open_reader
     from livegate.observe.trace import trace_order
 
     if len(args) > 2:
@@ -171,8 +171,7 @@ def trace_command(
     client_order_id = args[-1]
     directory = choose_dir(legacy, directory)
     journal = journal_of(directory)
-    store = SQLiteStore(journal, read_only=True)
-    store.open()
+    store = open_reader(journal)
     try:
         lines = trace_order(store, client_order_id)
     finally:

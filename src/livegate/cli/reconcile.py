@@ -40,9 +40,9 @@ if TYPE_CHECKING:
 
 
 def _running(directory: Path) -> bool:
-    from livegate.journal.lock import is_locked
+    from livegate.journal.locate import writer_running
 
-    return is_locked(journal_of(directory))
+    return writer_running(journal_of(directory))
 
 
 def _report_of(answer: dict[str, Any]) -> Report:
@@ -58,10 +58,16 @@ def _data_dir_gateway(directory: Path) -> Gateway:
     from livegate.broker.paper import PaperAdapter
     from livegate.engine import Gateway, GatewayConfig
     from livegate.journal import Journal, SQLiteStore
+    from livegate.journal.locate import postgres_of
     from livegate.model import InstrumentRegistry
 
     journal = journal_of(directory)
     book = directory / "paper.sqlite"
+    if postgres_of(journal) is not None:
+        fail(
+            f"no gateway is running on {directory}, and its PostgreSQL journal is written only"
+            " by the gateway holding the account's lease: start it (livegate serve)"
+        )
     if not book.exists():
         fail(
             f"no gateway is running on {directory}, and only a running gateway can ask this"

@@ -323,7 +323,7 @@ def fallback_command(
     connection opens and reconciliation against it finds no difference. Exit 1
     when refused (the reason is printed), 3 when no service answered.
     """
-    from livegate.journal.lock import is_locked
+    from livegate.journal.locate import writer_running
 
     directory = directory or DEFAULT_DIR
     journal = journal_of(directory)
@@ -331,7 +331,7 @@ def fallback_command(
         fail(f"fallback to {venue!r}: choose paper or live")
     if not who or not why:
         fail("say --who and --why: the switch is journaled with both")
-    if not is_locked(journal):
+    if not writer_running(journal):
         fail(f"no gateway is running on {directory}: a fallback switches a running service", 3)
     answer = ask_service(
         directory, "fallback", wait, f"fallback to {venue} refused: ", 1,

@@ -181,6 +181,15 @@ def _take_lease(gateway: Gateway, directory: Path) -> Any:
     from livegate.model.errors import JournalError
     from livegate.ops.standby import take_lease
 
+    if (directory / "journal.sqlite").exists():
+        fail(
+            f"{directory} holds a SQLite journal: a profile with a PostgreSQL journal needs a"
+            " data folder of its own"
+        )
+    from livegate.journal.locate import write_pointer
+
+    # Operator commands and the console find the journal through it (a standby's too).
+    write_pointer(directory / "journal.sqlite", store.conninfo, store.account)
     try:
         waited = take_lease(store, directory, say)
     except (JournalError, OSError) as exc:

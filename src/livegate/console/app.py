@@ -163,11 +163,10 @@ def create_app(
         _, session = session_of(request)
         if session is None:
             return to_login(request)
-        from livegate.journal.sqlite import SQLiteStore
+        from livegate.journal.locate import open_reader
         from livegate.observe.trace import trace_order
 
-        store = SQLiteStore(view.journal, read_only=True)
-        store.open()
+        store = open_reader(view.journal)
         try:
             lines = trace_order(store, client_order_id)
         finally:

@@ -39,7 +39,7 @@ def page_context(
 
 def service_state(directory: Path) -> dict[str, Any]:
     """Up only when a gateway holds the journal and its status file is fresh."""
-    from livegate.journal.lock import is_locked
+    from livegate.journal.locate import writer_running
     from livegate.ops.service import read_status
 
     try:
@@ -47,7 +47,7 @@ def service_state(directory: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         status = {}
     age = (time.time_ns() - status["updated_ns"]) / 1e9 if "updated_ns" in status else None
-    locked = is_locked(directory / "journal.sqlite")
+    locked = writer_running(directory / "journal.sqlite")
     up = locked and bool(status.get("running")) and age is not None and age < STALE_S
     return {"up": up, "locked": locked, "age": age, "status": status}
 

@@ -23,7 +23,8 @@ from livegate.gate.evidence import Current, Evidence, current_from_release, prof
 from livegate.gate.evidence import read_evidence as read_journal
 from livegate.gate.rules import GateFile, Verdict, load_gate_file
 from livegate.journal import Journal, SQLiteStore
-from livegate.journal.lock import JournalLockedError, is_locked
+from livegate.journal.locate import postgres_of, writer_running
+from livegate.journal.lock import JournalLockedError
 from livegate.model.clock import SYSTEM_CLOCK, Clock
 from livegate.model.events import EvidenceRecorded, ReleaseRecorded
 from livegate.ops.config_files import load_config, release_record
@@ -70,7 +71,7 @@ def take_waiting_evidence(data_dir: Path, wait: float = 5.0) -> bool:
     no gateway runs (the gate then journals its own verdict itself)."""
     control = data_dir / "control"
     journal = data_dir / "journal.sqlite"
-    if is_locked(journal):
+    if writer_running(journal):
         deadline = time.monotonic() + wait
         while read_evidence_commands(control) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -85,7 +86,11 @@ def take_waiting_evidence(data_dir: Path, wait: float = 5.0) -> bool:
 
 
 def _append_offline(data_dir: Path, events: list[EvidenceRecorded]) -> bool:
-    """Journal `events` with the writer's lock; False when a gateway took it first."""
+    """Journal `events` with the writer's lock; False when a gateway took it first, or
+    when the journal is in PostgreSQL (only a lease holder writes it: they stay queued
+    for the gateway's next start)."""
+    if postgres_of(data_dir / "journal.sqlite") is not None:
+        return False
     journal = Journal(SQLiteStore(data_dir / "journal.sqlite"))
     try:
         journal.open()

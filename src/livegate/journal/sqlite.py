@@ -79,6 +79,13 @@ class SQLiteStore:
             self._conn = open_read_only(self.path)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        pointer = self.path.with_name("journal.postgres.json")
+        if self.path.name == "journal.sqlite" and pointer.exists() and not self.path.exists():
+            # A second journal beside the real one would split the folder's history.
+            raise JournalError(
+                f"{self.path.parent}: this data folder's journal is in PostgreSQL ({pointer.name});"
+                " it is written only by the gateway holding the account's lease"
+            )
         lock = WriterLock(self.path)
         lock.acquire()
         try:
@@ -194,8 +201,9 @@ def open_read_only(path: Path) -> sqlite3.Connection:
 def replay_file(path: Path) -> Iterator[tuple[int, JournalEvent]]:
     """Every event of a journal file with its seq, read without ever writing (beside a
     running gateway too): what the gate, `rollout` and scripts rebuild books from."""
-    store = SQLiteStore(path, read_only=True)
-    store.open()
+    from livegate.journal.locate import open_reader
+
+    store = open_reader(path)  # a PostgreSQL journal through its pointer, too
     try:
         for record in store.read():
             yield record.seq, decode_event(record.payload)
@@ -206,6 +214,14 @@ def replay_file(path: Path) -> Iterator[tuple[int, JournalEvent]]:
 def events_of_kinds(path: Path, *kinds: str) -> list[JournalEvent]:
     """Every event of these kinds, in journal order, read without ever writing:
     what operator commands show beside a running gateway."""
+    from livegate.journal.locate import open_reader, postgres_of
+
+    if postgres_of(path) is not None:
+        store = open_reader(path)
+        try:
+            return [decode_event(r.payload) for r in store.read() if r.kind in kinds]
+        finally:
+            store.close()
     conn = open_read_only(path)
     try:
         marks = ", ".join("?" * len(kinds))

@@ -8,12 +8,13 @@ it, or that no gateway confirmed within the wait (the command stays queued).
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from livegate.journal.store import Store
 
 JOURNAL = "journal.sqlite"
 
@@ -27,38 +28,33 @@ class Sent:
 
 def send_and_wait(directory: Path, kind: str, send: Callable[[], str], wait: float) -> Sent:
     """Leave a command (`send` writes it and returns its id) and wait until the gateway
-    journals an event of `kind` carrying that id."""
-    from livegate.journal.lock import is_locked
-    from livegate.journal.sqlite import open_read_only
+    journals an event of `kind` carrying that id (SQLite or PostgreSQL alike)."""
+    from livegate.journal.locate import open_reader, writer_running
 
     journal = directory / JOURNAL
-    conn = open_read_only(journal)
+    store = open_reader(journal)
     try:
-        before = conn.execute("SELECT coalesce(max(first_seq), 0) FROM batches").fetchone()[0]
+        before = store.last_seq()
         command_id = send()
-        running = is_locked(journal)
-        seq = _poll(conn, before, kind, command_id, wait) if wait > 0 and running else None
+        running = writer_running(journal)
+        seq = _poll(store, before, kind, command_id, wait) if wait > 0 and running else None
     finally:
-        conn.close()
+        store.close()
     return Sent(command_id, seq, running)
 
 
-_APPLIED = (
-    "SELECT b.first_seq + j.key FROM batches AS b, json_each(b.events) AS j"
-    " WHERE b.first_seq >= ? AND j.value ->> 'type' = ? AND j.value ->> 'command_id' = ?"
-    " ORDER BY 1 LIMIT 1"
-)
+def _poll(store: Store, after_seq: int, kind: str, command_id: str, wait: float) -> int | None:
+    """Only what was journaled after the command was left is looked at."""
+    import msgspec
 
-
-def _poll(
-    conn: sqlite3.Connection, after_batch: int, kind: str, command_id: str, wait: float
-) -> int | None:
-    """Only batches from the last one before the command on are looked at."""
     deadline = time.monotonic() + wait
     while True:
-        row = conn.execute(_APPLIED, (after_batch, kind, command_id)).fetchone()
-        if row is not None:
-            return int(row[0])
+        for record in store.read(after_seq):
+            after_seq = record.seq
+            if record.kind == kind:
+                fields = msgspec.json.decode(record.payload)
+                if fields.get("command_id") == command_id:
+                    return record.seq
         if time.monotonic() >= deadline:
             return None
         time.sleep(0.1)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from livegate.engine.order_book import OrderBook
 from livegate.journal.journal import decode_event
-from livegate.journal.sqlite import SQLiteStore
+from livegate.journal.locate import open_reader
 from livegate.model.account import CashBalance, Position
 from livegate.model.diffs import Diff
 from livegate.model.enums import OrderStatus
@@ -68,8 +68,7 @@ class JournalView:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.journal = directory / JOURNAL
-        self._store = SQLiteStore(self.journal, read_only=True)
-        self._store.open()  # JournalError when it is not a journal
+        self._store = open_reader(self.journal)  # JournalError when it is not a journal
         self.book = OrderBook(on_change=self._changed)
         self.last_seq = 0
         self.releases: list[ReleaseRecorded] = []
