@@ -53,8 +53,9 @@ def one(dsn: str | None, account: str, orders: int, workers: int) -> dict[str, f
                 lease.close()
 
 
-def processes(dsn: str, count: int, orders: int, workers: int) -> tuple[float, float]:
-    """(total orders/s, slowest process's orders/s) of `count` gateways at once."""
+def processes(dsn: str, count: int, orders: int, workers: int) -> tuple[float, float, float]:
+    """(total orders/s, slowest process's orders/s, journal commits/s in all) of `count`
+    gateways at once."""
     tag = f"{os.getpid()}-{time.time_ns()}"
     command = [sys.executable, __file__, "--dsn", dsn, "--orders", str(orders),
                "--workers", str(workers), "--child"]  # fmt: skip
@@ -66,7 +67,8 @@ def processes(dsn: str, count: int, orders: int, workers: int) -> tuple[float, f
     # From the first gateway's start of trading to the last one's end (wall clock: the
     # processes' own start-up is not trading).
     elapsed = max(r["t1"] for r in results) - min(r["t0"] for r in results)
-    return count * orders / elapsed, min(r["orders_per_s"] for r in results)
+    commits = sum(r["journal_batches"] for r in results)
+    return count * orders / elapsed, min(r["orders_per_s"] for r in results), commits / elapsed
 
 
 def pgbench(dsn: str, seconds: int) -> str:
@@ -122,9 +124,10 @@ def main() -> None:
     print(f"one gateway, {args.orders:,} orders, medians of {args.runs}:"
           f" SQLite {s:,.0f} orders/s, PostgreSQL {p:,.0f} orders/s ({p / s:.2f}x)")  # fmt: skip
     for count in args.processes:
-        total, slowest = processes(args.dsn, count, args.orders, args.workers)
+        total, slowest, commits = processes(args.dsn, count, args.orders, args.workers)
         print(f"{count} gateway process(es) on separate accounts, one PostgreSQL:"
-              f" {total:,.0f} orders/s in all (slowest process {slowest:,.0f})")  # fmt: skip
+              f" {total:,.0f} orders/s in all (slowest process {slowest:,.0f}),"
+              f" {commits:,.0f} journal commits/s")  # fmt: skip
     print(f"pgbench simple-update (the cluster's commit rate): {pgbench(args.dsn, 10)}")
 
 
