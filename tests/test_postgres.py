@@ -122,30 +122,19 @@ def test_a_profile_names_its_journal_without_a_password(tmp_path: Path) -> None:
 def test_operator_commands_work_on_a_data_folder_whose_journal_is_in_postgresql(
     tmp_path: Path,
 ) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
+    import functools
+
+    from tests.test_release_cli import livegate as run
+    from tests.test_release_cli import serve, stop
 
     account = pg.new_account()
     (tmp_path / "profiles.toml").write_text(
         '[profiles.paper]\nenvironment = "paper"\nbroker = "paper"\ndata_dir = "svc"\n'
         f'account = "{account}"\njournal = "{pg.dsn()}"\nlease_ttl = 2.0\n'
     )
-    env = {**os.environ, "COLUMNS": "40"}
-
-    def livegate(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "livegate", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
-
-    service = subprocess.Popen(
-        [sys.executable, "-m", "livegate", "serve", "--config", "profiles.toml", "--profile",
-         "paper", "--metrics-port", "0", "--demo", "20"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    livegate = functools.partial(run, cwd=tmp_path)
+    service = serve(tmp_path, "--demo", "20")  # the banner read: it is ready
     try:
-        assert service.stdout is not None
-        assert service.stdout.readline() and service.stdout.readline().startswith("ready:")
         time.sleep(1.0)
         assert not (tmp_path / "svc" / "journal.sqlite").exists()  # no second journal
         orders = livegate("orders", "--dir", "svc", "--limit", "100")
@@ -165,8 +154,7 @@ def test_operator_commands_work_on_a_data_folder_whose_journal_is_in_postgresql(
         offline = livegate("recon", "--dir", "svc")
         assert offline.returncode == 0, offline.stderr  # answered by the running gateway
     finally:
-        service.send_signal(signal.SIGTERM)
-        service.communicate(timeout=30)
+        stop(service)
     queued = livegate("trading-state", "ACTIVE", "--dir", "svc", "--who", "ops", "--why", "t")
     assert queued.returncode == 3 and "no gateway is running" in queued.stderr
     shown = livegate("trading-state", "--dir", "svc")

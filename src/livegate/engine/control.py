@@ -259,12 +259,7 @@ def write_operator_action_command(
 
 
 def read_operator_action_commands(control_dir: Path) -> list[OperatorActionCommand]:
-    found = []
-    for path in sorted(control_dir.glob(f"{OPERATOR_PREFIX}*.json")):
-        command = _read_one(path, OperatorActionCommand)
-        if command is not None:
-            found.append(command)
-    return found
+    return _read_all(control_dir, OPERATOR_PREFIX, OperatorActionCommand)
 
 
 def remove_operator_action_command(control_dir: Path, command_id: str) -> None:
@@ -280,9 +275,14 @@ def read_safe_stop_command(control_dir: Path) -> SafeStopCommand | None:
 
 
 def read_evidence_commands(control_dir: Path) -> list[EvidenceCommand]:
+    return _read_all(control_dir, EVIDENCE_PREFIX, EvidenceCommand)
+
+
+def _read_all(control_dir: Path, prefix: str, kind: type[T]) -> list[T]:
+    """Every readable command file `prefix*.json`, in name order."""
     found = []
-    for path in sorted(control_dir.glob(f"{EVIDENCE_PREFIX}*.json")):
-        command = _read_one(path, EvidenceCommand)
+    for path in sorted(control_dir.glob(f"{prefix}*.json")):
+        command = _read_one(path, kind)
         if command is not None:
             found.append(command)
     return found
