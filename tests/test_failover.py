@@ -130,7 +130,10 @@ def test_a_paused_active_gateway_is_replaced_and_fenced_and_nothing_is_sent_twic
 
         a.send_signal(signal.SIGCONT)
         time.sleep(2.5)  # the old one wakes: its lease is gone
-        assert status("a").get("role") == "fenced" or a.poll() is not None
+        if a.poll() is None:  # still running: fenced, and paging (P0)
+            old = status("a")
+            assert old["role"] == "fenced" and old["lease_lost"], old
+            assert old["open_alerts"].get("journal-failed") == "P0", old["open_alerts"]
         after = stats(ids=True)
         assert after["sent_twice"] == []
         b_status = status("b")

@@ -201,3 +201,20 @@ def test_inferred_fills_are_replaced_by_late_real_fills_without_double_count(
     assert all(o.inferred_qty == 0 for o in book.orders.values())
     assert book.ledger.positions == expected.ledger.positions
     assert book.ledger.cash == expected.ledger.cash
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), hs=histories())
+def test_the_open_orders_index_is_exactly_the_open_orders_after_every_event(
+    data: st.DataObject, hs: list[History]
+) -> None:
+    """`open_orders` reads an index (it costs what is open, not the day): after every event
+    of any delivery it lists exactly the open orders, oldest first."""
+    book = OrderBook(INSTRUMENTS)
+    delivery = data.draw(messy_delivery([r for h in hs for r in h.reports]))
+    events = [_intent(h) for h in hs] + [Received(r, 0) for r in delivery]
+    order = data.draw(st.permutations(range(len(events))))
+    for index in order:  # intents may even come after their reports (held, then applied)
+        book.apply(events[index])
+        expected = [o.client_order_id for o in book.orders.values() if o.status.is_open]
+        assert [o.client_order_id for o in book.open_orders()] == expected

@@ -235,7 +235,7 @@ class Gateway(PartsAccess):
         supervisor.start_stream(self.recover)
         for order in [
             o
-            for o in self.book.orders.values()
+            for o in self.book.open_orders()  # on every reconnect: what is open, not the day
             if o.status is OrderStatus.PENDING_CANCEL and o.broker_order_id is None
         ]:
             # Cancelled before it was acknowledged, then the process died: the
@@ -244,7 +244,7 @@ class Gateway(PartsAccess):
                 order.client_order_id, None, "cancel lost with the previous run"
             )
             await pipeline.record(pipeline.received(lost, "sync"))
-        for order in [o for o in self.book.orders.values() if o.status is OrderStatus.NEW]:
+        for order in [o for o in self.book.open_orders() if o.status is OrderStatus.NEW]:
             # Journaled by the previous run but never acknowledged: it may or
             # may not have gone out. Never resent; the broker is asked.
             await pipeline.record(

@@ -11,7 +11,7 @@ when the id becomes known, not dropped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from decimal import Decimal
 
 from livegate.engine.anomalies import Anomalies
@@ -99,6 +99,10 @@ class OrderBook(FillAccounting):
         # Added where either can begin (the broker's cumulative quantity rising,
         # an unknown submit); pruned by `needing_attention`.
         self.attention: set[str] = set()
+        # Orders that may be open, in the order they were made: `open_orders` costs what
+        # is open, not the day's history (status, alerts and risk ask every second). An
+        # order leaves when found terminal; a terminal order never opens again (fsm.py).
+        self._maybe_open: dict[str, Order] = {}
         # Broker orders and trades we never sent, by broker id / trade key.
         self.external: dict[str, BrokerReport] = {}
         self.trading_state = TradingState.ACTIVE
@@ -133,8 +137,16 @@ class OrderBook(FillAccounting):
                 self.attention.discard(coid)
         return found
 
-    def open_orders(self) -> Iterable[Order]:
-        return (o for o in self.orders.values() if o.status.is_open)
+    def open_orders(self) -> list[Order]:
+        """The orders still open, oldest first."""
+        found = []
+        maybe = self._maybe_open
+        for coid, order in list(maybe.items()):
+            if order.status.is_open:
+                found.append(order)
+            else:
+                del maybe[coid]
+        return found
 
     def reserved_cash(self) -> Decimal:
         return sum(
@@ -156,12 +168,14 @@ class OrderBook(FillAccounting):
         """
         order = Order.from_intent(intent)
         self.orders[intent.client_order_id] = order
+        self._maybe_open[intent.client_order_id] = order
         if self.release.on_paper:
             self.release.paper_orders.add(intent.client_order_id)
         return order
 
     def forget(self, client_order_id: str) -> None:
         self.orders.pop(client_order_id, None)
+        self._maybe_open.pop(client_order_id, None)
 
     # -- applying journaled events -------------------------------------------
     def apply(self, event: JournalEvent) -> None:
@@ -177,7 +191,8 @@ class OrderBook(FillAccounting):
                 self._apply_report(event.report, event.received_ns, event.source)
             elif isinstance(event, OrderIntent):
                 if event.client_order_id not in self.orders:
-                    self.orders[event.client_order_id] = Order.from_intent(event)
+                    made = self.orders[event.client_order_id] = Order.from_intent(event)
+                    self._maybe_open[event.client_order_id] = made
                 if self.release.on_paper:
                     self.release.paper_orders.add(event.client_order_id)
                 self._release("c:" + event.client_order_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import sys
@@ -91,7 +92,7 @@ def default_rules(cfg: AlertConfig) -> list[Rule]:
         deadline = g.clock.now_ns() - g.clock.ns_for(seconds)
         ids = [
             o.client_order_id
-            for o in g.book.orders.values()
+            for o in g.book.open_orders()  # NEW and UNKNOWN are open: never the whole day
             if o.status is status and (o.updated_ns if since_update else o.created_ns) < deadline
         ]
         more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
@@ -126,7 +127,7 @@ def default_rules(cfg: AlertConfig) -> list[Rule]:
         return f"{len(recent)} broker adapter problem(s); latest: {recent[-1]}" if recent else None
 
     def rejects(g: Gateway) -> str | None:
-        recent = list(g.book.orders.values())[-cfg.reject_window :]
+        recent = list(itertools.islice(reversed(g.book.orders.values()), cfg.reject_window))
         if len(recent) < cfg.reject_window:
             return None
         refused = sum(1 for o in recent if o.status is OrderStatus.REJECTED)
