@@ -191,6 +191,8 @@ class Journal:
         if self._failed is not None:
             raise JournalError(f"journal failed earlier: {self._failed}") from self._failed
         payload = _encoder.encode(event)
+        if self.inline:
+            return self._append_inline(loop, payload)
         lock = self._lock
         lock.acquire()  # cheaper than `with` on this path, taken for every event
         try:
@@ -205,6 +207,29 @@ class Journal:
             lock.release()
         if self.inline:
             self._write_inline()  # durable (in memory) already: awaiting it costs no turn
+        return future
+
+    def _append_inline(
+        self, loop: asyncio.AbstractEventLoop, payload: bytes
+    ) -> asyncio.Future[None]:
+        """Inline mode's one event: written now, on the caller's thread (there is no other),
+        so no lock and no pending batch; the future is done when this returns."""
+        self._seq += 1
+        future: asyncio.Future[None] = _Durable(loop=loop)
+        self._last_future = future
+        batch = Batch(self._seq, 1, b"[" + payload + b"]")
+        started = time.perf_counter()
+        try:
+            self.store.write_batch(batch)
+        except BaseException as exc:  # nothing of it is stored: fail it and all after
+            self._fail(loop, exc)
+            return future
+        stats = self.stats
+        stats.events += 1
+        stats.batches += 1
+        stats.largest_batch = max(stats.largest_batch, 1)
+        stats.write_seconds += time.perf_counter() - started
+        future.set_result(None)
         return future
 
     def append_all(self, events: Sequence[msgspec.Struct]) -> asyncio.Future[None] | None:
