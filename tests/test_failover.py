@@ -38,7 +38,7 @@ api_key = "env:LG_FAILOVER_KEY"
 account = "{account}"
 data_dir = "{name}"
 journal = "{dsn}"
-lease_ttl = 1.0
+lease_ttl = 2.0
 """
 
 
@@ -124,7 +124,7 @@ def test_a_paused_active_gateway_is_replaced_and_fenced_and_nothing_is_sent_twic
         read_until(b, "ready:", 60)
         takeover = time.monotonic() - paused
         print(f"\ntakeover: {takeover:.2f} s from SIGSTOP to the standby's ready"
-              f" (lease_ttl 1.0 s; {took_over.strip()})")  # fmt: skip
+              f" (lease_ttl 2.0 s; {took_over.strip()})")  # fmt: skip
         time.sleep(1.5)
         before_resume = set(stats(ids=True)["placed_ids"])
 
