@@ -148,7 +148,7 @@ def crash_store(directory: Path) -> Store:
     from livegate.journal.postgres import PostgresStore
 
     dsn, account = os.environ["LIVEGATE_TEST_POSTGRES"], marker.read_text().strip()
-    lease = Lease(dsn, account, ttl=0.5)
+    lease = Lease(dsn, account, ttl=1.0)
     lease.connect()
     deadline = time.monotonic() + 10
     while not lease.try_acquire():
