@@ -129,23 +129,22 @@ class OrderBook(FillAccounting):
     def needing_attention(self) -> list[Order]:
         """Orders with a fill gap or an unknown outcome now; the rest leave the index."""
         found = []
-        for coid in list(self.attention):
+        for coid in self.attention:
             order = self.orders.get(coid)
             if order is not None and (order.fill_gap > 0 or order.status is S.UNKNOWN):
                 found.append(order)
-            else:
-                self.attention.discard(coid)
+        if len(found) < len(self.attention):  # a new set: see open_orders
+            self.attention = {o.client_order_id for o in found}
         return found
 
     def open_orders(self) -> list[Order]:
         """The orders still open, oldest first."""
-        found = []
         maybe = self._maybe_open
-        for coid, order in list(maybe.items()):
-            if order.status.is_open:
-                found.append(order)
-            else:
-                del maybe[coid]
+        found = [o for o in maybe.values() if o.status.is_open]
+        if len(found) < len(maybe):
+            # A new dict, not deletions: a dict emptied by deleting still costs its
+            # old size to iterate (Python never shrinks it).
+            self._maybe_open = {o.client_order_id: o for o in found}
         return found
 
     def reserved_cash(self) -> Decimal:
