@@ -19,7 +19,7 @@ from pathlib import Path
 from livegate.broker.paper import PaperConfig
 from livegate.broker.sim import SimAdapter
 from livegate.engine import Gateway
-from livegate.journal import Journal, SQLiteStore
+from livegate.journal import Journal
 from livegate.model import DuplicateClientOrderIdError, OrderRequest
 from livegate.model.secret import Secret
 from livegate.sim.server import control
@@ -32,7 +32,7 @@ SYMBOLS = ["AAPL", "MSFT"]
 
 def sim_gateway(directory: Path, port: int, key: str) -> Gateway:
     adapter = SimAdapter("127.0.0.1", port, Secret(key), environment="sim")
-    return Gateway(adapter, Journal(SQLiteStore(directory / "journal.sqlite")), INSTRUMENTS)
+    return Gateway(adapter, Journal(crash_store(directory)), INSTRUMENTS)
 
 
 async def main(directory: Path, seed: int, sim: tuple[int, int, str] | None) -> None:

@@ -160,10 +160,15 @@ def test_sigkill_then_restart(tmp_path: Path, store: str, seed: int) -> None:
 SIM_KEY = "lg_sim_crash"
 
 
-@pytest.mark.parametrize("seed", [7, 41])
-def test_sigkill_then_restart_on_the_sim_broker(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(("store", "seed"), [("sqlite", 7), ("sqlite", 41), ("postgres", 7)])
+def test_sigkill_then_restart_on_the_sim_broker(tmp_path: Path, store: str, seed: int) -> None:
     """The same, with the broker a separate sim broker process, itself killed once too:
     its book stays whole, and ours ends equal to it."""
+    if store == "postgres":
+        from tests import pg
+
+        pg.dsn()  # skipped without the test database, except under CI
+        (tmp_path / "postgres-account").write_text(pg.new_account())
     from livegate.drills.sim_process import SimProcess
     from livegate.engine import GatewayConfig
 
