@@ -217,19 +217,8 @@ class Journal:
         self._seq += 1
         future: asyncio.Future[None] = _Durable(loop=loop)
         self._last_future = future
-        batch = Batch(self._seq, 1, b"[" + payload + b"]")
-        started = time.perf_counter()
-        try:
-            self.store.write_batch(batch)
-        except BaseException as exc:  # nothing of it is stored: fail it and all after
-            self._fail(loop, exc)
-            return future
-        stats = self.stats
-        stats.events += 1
-        stats.batches += 1
-        stats.largest_batch = max(stats.largest_batch, 1)
-        stats.write_seconds += time.perf_counter() - started
-        future.set_result(None)
+        if self._store(loop, Batch(self._seq, 1, b"[" + payload + b"]")):
+            future.set_result(None)
         return future
 
     def append_all(self, events: Sequence[msgspec.Struct]) -> asyncio.Future[None] | None:
@@ -311,6 +300,14 @@ class Journal:
         call: Callable[..., object],
     ) -> bool:
         """Store one batch; resolve its future once its whole generation is stored."""
+        if not self._store(loop, batch):
+            return False
+        if future is not self._pending_future:  # the whole generation is written
+            call(_resolve, future)
+        return True
+
+    def _store(self, loop: asyncio.AbstractEventLoop, batch: Batch) -> bool:
+        """Write one batch and count it; False (the journal failed for good) if it failed."""
         started = time.perf_counter()
         try:
             self.store.write_batch(batch)
@@ -322,8 +319,6 @@ class Journal:
         stats.batches += 1
         stats.largest_batch = max(stats.largest_batch, batch.size)
         stats.write_seconds += time.perf_counter() - started
-        if future is not self._pending_future:  # the whole generation is written
-            call(_resolve, future)
         return True
 
     def _write_inline(self) -> None:
