@@ -24,7 +24,17 @@ from livegate.console.auth import (
 from livegate.ops.profiles import ProfileError, load_profiles
 from tests.helpers import start_and_stop
 
-PAGES = ["/", "/orders", "/fills", "/positions", "/diffs", "/alerts", "/releases", "/orders/X"]
+PAGES = [
+    "/",
+    "/orders",
+    "/fills",
+    "/positions",
+    "/diffs",
+    "/alerts",
+    "/releases",
+    "/orders/X",
+    "/releases/X",
+]
 ACTIONS = ["trading-state", "safe-stop", "alert-ack", "diff-ack", "diff-resolve", "fallback",
            "rollback", "reconcile"]  # fmt: skip
 NARROW = {**os.environ, "COLUMNS": "40", "PYTHONWARNINGS": "ignore"}
@@ -266,6 +276,10 @@ def test_a_rollback_from_the_console_writes_the_files_back_and_is_journaled_with
         page = client.get("/releases").text
         ids = [c.split('"')[0] for c in page.split('name="config_id" value="')[1:]]
         assert len(ids) == 1  # the running release has no rollback button
+        snapshot = html.unescape(client.get(f"/releases/{ids[0]}").text)
+        assert 'max_order_qty = "1000"' in snapshot  # its files as they ran
+        assert '-max_order_qty = "5"' in snapshot and '+max_order_qty = "1000"' in snapshot
+        assert client.get("/releases/nope").status_code == 404
         answer = client.post(
             "/actions/rollback",
             data={"csrf": csrf_of(client), "why": "B halves the limit", "config_id": ids[0],

@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from livegate.console.actions import ActionError, Actions
 from livegate.console.auth import LoginLimiter, Session, Sessions, User, authenticate, csrf_ok
-from livegate.console.pages import page_context
+from livegate.console.pages import page_context, when
 from livegate.ops.views import JournalView
 
 SESSION_COOKIE = "livegate_session"
@@ -176,6 +176,24 @@ def create_app(
         return render("trace.html", 200 if lines else 404, page="orders", user=session.user,
                       csrf=session.csrf, flashes=[], live_url="", order=found[0] if found else None,
                       client_order_id=client_order_id, lines=lines)  # fmt: skip
+
+    @app.get("/releases/{config_id}")
+    def snapshot(request: Request, config_id: str) -> Response:
+        """One config snapshot: its files as they ran, and what differs from the running one."""
+        _, session = session_of(request)
+        if session is None:
+            return to_login(request)
+        from livegate.ops.snapshots import diff, group_releases
+
+        view.refresh()
+        known = {r.record.config_id: r for r in group_releases(view.releases)}
+        found = known.get(config_id)
+        current = view.book.release.release
+        changes = diff(current, found.record) if found and current else ""
+        return render("snapshot.html", 200 if found else 404, page="releases",
+                      user=session.user, csrf=session.csrf, flashes=[], live_url="",
+                      config_id=config_id, release=found, current=current, changes=changes,
+                      when=when)  # fmt: skip
 
     # -- actions ---------------------------------------------------------------------------
     @app.post("/actions/{name}")
