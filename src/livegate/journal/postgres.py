@@ -81,6 +81,10 @@ class PostgresStore:
         if self.lease is not None:
             self.lease.check()  # a writer opens only under its lease
 
+    def reader(self) -> PostgresStore:
+        """A read-only store of the same journal, on its own connection."""
+        return PostgresStore(self.conninfo, self.account, None, self._connect)
+
     @property
     def conn(self) -> Any:
         if self._conn is None:

@@ -43,7 +43,7 @@ def take_lease(
     if lease.try_acquire():
         return 0.0
     started = time.monotonic()
-    follower = PostgresStore(store.conninfo, store.account, None, store._connect)
+    follower = store.reader()
     follower.open()
     try:
         who = lease.who()

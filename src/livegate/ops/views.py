@@ -14,7 +14,6 @@ import statistics
 import threading
 from collections import deque
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 from livegate.engine.order_book import OrderBook
@@ -185,7 +184,3 @@ class JournalView:
                 ack_ms_median=statistics.median(latencies) / 1e6 if latencies else None,
                 ack_ms_p99=latencies[int(len(latencies) * 0.99)] / 1e6 if latencies else None,
             )
-
-
-def notional(quantity: Decimal, price: Decimal | None) -> Decimal | None:
-    return quantity * price if price is not None else None
