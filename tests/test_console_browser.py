@@ -196,8 +196,9 @@ def act(page, form: str, why: str, **fields: str) -> str:  # type: ignore[no-unt
     for name, value in fields.items():
         target.locator(f"select[name={name}]").select_option(value)
     target.locator("input[name=why]").fill(why)
-    target.locator("button[type=submit]").click()
-    page.wait_for_load_state()
+    # The POST and its redirect: the flash read must be the new page's, not the old one's.
+    with page.expect_navigation(timeout=30_000):
+        target.locator("button[type=submit]").click()
     flash = page.locator(".flash").first
     flash.wait_for(timeout=20_000)
     return str(flash.inner_text())
