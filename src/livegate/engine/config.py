@@ -42,6 +42,10 @@ class GatewayConfig:
         or was throttled, is tried again (engine/retry.py).
     broker_rate_limit / broker_rate_burst: a client-side token bucket on
         places and cancels, to stay under the broker's published limit.
+    checkpoint_every: journal events between two checkpoints of the book
+        (engine/book_state.py), so a start replays at most about this many;
+        one is also written at each clean stop and after each end-of-day
+        reconciliation. 0: only those.
     """
 
     account: str = "default"
@@ -63,6 +67,7 @@ class GatewayConfig:
     broker_rate_limit: float | None = None
     broker_rate_burst: int | None = None
     control_dir: Path | None = None  # where `livegate trading-state` drops commands
+    checkpoint_every: int = 200_000
 
     def __post_init__(self) -> None:
         """Refuse what would misbehave later: a negative timeout makes every order
@@ -80,6 +85,12 @@ class GatewayConfig:
             value = getattr(self, name)
             if value is not None and not 0 < value < float("inf"):
                 raise ValueError(f"GatewayConfig.{name}={value!r}: must be positive (or None)")
+        every = self.checkpoint_every
+        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+            raise ValueError(
+                f"GatewayConfig.checkpoint_every={every!r}: must be a whole number of events,"
+                " 0 or more"
+            )
 
 
 _GRACES = ("gap_fetch_after", "gap_grace", "unknown_grace")  # 0: at once

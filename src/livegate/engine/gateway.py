@@ -90,6 +90,7 @@ class Gateway(PartsAccess):
         self.recovery.each_round += [
             self.release_controls.take_commands,
             self.release_controls.resume,
+            self.pipeline.checkpoint_round,  # every `checkpoint_every` events
         ]
         self.venues = Venues(self.parts, self.pipeline, self._swap_adapter)
         self.release: ReleaseRecorded | None = None  # journaled at each start when set
@@ -292,6 +293,7 @@ class Gateway(PartsAccess):
         await self.adapter.close()
         await self.supervisor.end_stream()
         await self.pipeline.settle()
+        await self.checkpoint()  # the next start reads this, not the day's events
         await self.journal.close()
         if self._observer_tick is not None:
             self._observer_tick.cancel()
@@ -445,6 +447,13 @@ class Gateway(PartsAccess):
         """Journal an event and apply it once durable: for the gateway's own collaborators
         (reconciliation decisions), never a way around the order path."""
         await self.pipeline.record(event)
+
+    async def checkpoint(self) -> int | None:
+        """Store the book's state now (engine/book_state.py), so a start replays only what
+        comes after; the journal position it covers, None if none could be taken (a busy
+        moment, a failed journal). The gateway takes its own: at a clean stop and every
+        `checkpoint_every` events; reconciliation takes one after each end of day."""
+        return await self.pipeline.checkpoint(force=True)
 
     async def apply_broker_report(self, report: BrokerReport, source: str) -> None:
         """Ingest a report fetched outside the stream (a recovery or reconciliation query)."""

@@ -17,6 +17,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import TypeVar
 
+from livegate.engine import book_state
 from livegate.engine.anomalies import REFUSED_REPORTS
 from livegate.engine.order_book import OrderBook
 from livegate.engine.parts import Parts
@@ -50,15 +51,55 @@ class Pipeline:
         self._anomalies: list[Anomaly] = []  # found while applying, journaled together
         self._acknowledged: set[str] = set()  # for the round-trip metric only
         self._counted_rejects: set[str] = set()
+        self.checkpoint_seq = 0  # the journal position of the latest checkpoint
         self.venue_mark = ""  # "paper" after a fallback: marks every report journaled
 
     def rebuild(self) -> None:
-        """A fresh book from the journal; no callbacks: the strategy saw these."""
-        book = self.book = OrderBook(self.parts.instruments)
-        for _, event in self.parts.journal.replay():
+        """The book from the latest checkpoint and the events after it (the whole journal
+        when there is none); no callbacks: the strategy saw these."""
+        journal = self.parts.journal
+        loaded = book_state.load(
+            journal.last_checkpoint(), journal.last_seq, self.parts.instruments
+        )
+        book = self.book = loaded.book
+        for _, event in journal.replay(loaded.seq):
             book.apply(event)
+        self.checkpoint_seq = loaded.seq
         book.on_change = self._on_change
         book.on_anomaly = self.anomaly
+
+    async def checkpoint_round(self) -> None:
+        await self.checkpoint()
+
+    async def checkpoint(self, force: bool = False) -> int | None:
+        """Store the book as a checkpoint, if `checkpoint_every` events passed since the last
+        one (or `force`); the seq it covers, None when it wrote none.
+
+        Taken only where the book is exactly the journal's events so far: nothing
+        journaled is waiting to be applied (an order registered for idempotency is
+        journaled in the same step, so it is never half there). A busy moment is
+        skipped; the next round tries again.
+        """
+        journal = self.parts.journal
+        every = self.parts.config.checkpoint_every
+        if not journal.writable or not (force or every):
+            return None
+        if not force and journal.last_seq - self.checkpoint_seq < every:
+            return None
+        await self.settle()
+        seq = journal.last_seq
+        if self._inbox or seq <= self.checkpoint_seq:
+            return None
+        payload = book_state.encode(book_state.capture(self.book, seq))
+        try:
+            written = await journal.write_checkpoint(seq, payload)
+        except Exception as exc:  # a slower next start, never a reason to stop trading
+            log.warning("checkpoint at seq %s not written: %r", seq, exc)
+            return None
+        if not written:
+            return None
+        self.checkpoint_seq = max(self.checkpoint_seq, seq)
+        return seq
 
     # -- the write-ahead path ----------------------------------------------------
     def ingest(self, report: BrokerReport, source: str) -> asyncio.Future[None]:

@@ -91,10 +91,34 @@ class Journal:
         self.store.open()
         self._seq = self.store.last_seq()
 
-    def replay(self) -> Iterator[tuple[int, Any]]:
+    def replay(self, after_seq: int = 0) -> Iterator[tuple[int, Any]]:
         decode = self._decoder.decode
-        for record in self.store.read():
+        for record in self.store.read(after_seq):
             yield record.seq, decode(record.payload)
+
+    def last_checkpoint(self) -> bytes | None:
+        """The newest checkpoint's state (engine/book_state.py), None when there is none or
+        the store keeps none (a store written before checkpoints, or one of another kind)."""
+        read = getattr(self.store, "last_checkpoint", None)
+        found = read() if read is not None else None
+        return found[1] if found is not None else None
+
+    async def write_checkpoint(self, seq: int, state: bytes) -> bool:
+        """Store a checkpoint of the state at `seq` once every event up to `seq` is durable.
+        False (and nothing stored) when the journal failed or the store keeps none; a
+        checkpoint that cannot be written is only a slower next start, so it is logged by
+        the caller, never a reason to stop trading."""
+        write = getattr(self.store, "write_checkpoint", None)
+        if write is None or seq > self._seq:
+            return False
+        await self.drain()
+        if self._failed is not None:
+            return False
+        if self.inline:
+            write(seq, state)
+        else:
+            await asyncio.to_thread(write, seq, state)
+        return True
 
     def write_now(self, events: Sequence[msgspec.Struct]) -> None:
         """Append and make durable synchronously, for use with no event loop running.

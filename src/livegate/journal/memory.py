@@ -15,6 +15,7 @@ from livegate.journal.store import Batch, Record, split_batch
 class MemoryStore:
     def __init__(self) -> None:
         self.records: list[Record] = []
+        self.checkpoint: tuple[int, bytes] | None = None
 
     def open(self) -> None:
         return None
@@ -30,6 +31,12 @@ class MemoryStore:
 
     def read_order(self, client_order_id: str) -> Iterator[Record]:
         return (r for r in list(self.records) if r.client_order_id == client_order_id)
+
+    def write_checkpoint(self, seq: int, state: bytes) -> None:
+        self.checkpoint = (seq, state)
+
+    def last_checkpoint(self) -> tuple[int, bytes] | None:
+        return self.checkpoint
 
     def close(self) -> None:
         return None

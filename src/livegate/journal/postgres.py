@@ -33,6 +33,14 @@ CREATE TABLE IF NOT EXISTS livegate_batches (
     events bytea NOT NULL,
     PRIMARY KEY (account, first_seq)
 );
+CREATE TABLE IF NOT EXISTS livegate_checkpoints (
+    account text NOT NULL,
+    seq bigint NOT NULL,
+    ts_ns bigint NOT NULL,
+    epoch bigint NOT NULL,
+    state bytea NOT NULL,
+    PRIMARY KEY (account, seq)
+);
 """
 _INSERT = """
 WITH lease AS (
@@ -42,6 +50,24 @@ WITH lease AS (
 )
 INSERT INTO livegate_batches (account, first_seq, size, ts_ns, epoch, events)
 SELECT %(account)s, %(first)s, %(size)s, %(ts)s, epoch, %(events)s FROM lease
+"""
+_CHECKPOINT = """
+WITH lease AS (
+    SELECT epoch FROM livegate_leases
+     WHERE account = %(account)s AND holder = %(holder)s AND epoch = %(epoch)s
+       FOR SHARE
+)
+INSERT INTO livegate_checkpoints (account, seq, ts_ns, epoch, state)
+SELECT %(account)s, %(seq)s, %(ts)s, epoch, %(state)s FROM lease
+ON CONFLICT (account, seq) DO UPDATE SET ts_ns = excluded.ts_ns, epoch = excluded.epoch,
+    state = excluded.state
+"""
+_PRUNE_CHECKPOINTS = """
+DELETE FROM livegate_checkpoints WHERE account = %(account)s AND seq NOT IN
+    (SELECT seq FROM livegate_checkpoints WHERE account = %(account)s ORDER BY seq DESC LIMIT 2)
+"""
+_LAST_CHECKPOINT = """
+SELECT seq, state FROM livegate_checkpoints WHERE account = %s ORDER BY seq DESC LIMIT 1
 """
 _LAST = "SELECT coalesce(max(first_seq + size - 1), 0) FROM livegate_batches WHERE account = %s"
 _READ = """
@@ -130,6 +156,27 @@ class PostgresStore:
 
     def read_order(self, client_order_id: str) -> Iterator[Record]:
         return (r for r in list(self.read()) if r.client_order_id == client_order_id)
+
+    def write_checkpoint(self, seq: int, state: bytes) -> None:
+        """Fenced like a batch: a gateway that lost its lease leaves no checkpoint."""
+        lease = self.lease
+        if lease is None:
+            raise JournalError("a read-only PostgreSQL store cannot write")
+        lease.check()
+        params = {"account": self.account, "holder": lease.holder, "epoch": lease.epoch,
+                  "seq": seq, "ts": time.time_ns(), "state": state}  # fmt: skip
+        with self._lock, self.conn.transaction():
+            if self.conn.execute(_CHECKPOINT, params).rowcount != 1:
+                raise LeaseLostError(
+                    f"account {self.account}: checkpoint refused, the lease passed to another"
+                    " gateway"
+                )
+            self.conn.execute(_PRUNE_CHECKPOINTS, params)
+
+    def last_checkpoint(self) -> tuple[int, bytes] | None:
+        with self._lock:
+            row = self.conn.execute(_LAST_CHECKPOINT, (self.account,)).fetchone()
+        return (int(row[0]), bytes(row[1])) if row else None
 
     def close(self) -> None:
         with self._lock:

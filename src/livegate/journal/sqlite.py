@@ -45,7 +45,14 @@ SELECT b.first_seq + j.key AS seq,
        coalesce(j.value ->> 'client_order_id', j.value ->> '$.report.client_order_id')
            AS client_order_id
 FROM batches AS b, json_each(b.events) AS j;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    seq INTEGER PRIMARY KEY,
+    ts_ns INTEGER NOT NULL,
+    state BLOB NOT NULL
+);
 """
+# Two kept: the newest, and the one before in case the newest is unreadable.
+_KEEP_CHECKPOINTS = 2
 _INSERT_BATCH = "INSERT INTO batches VALUES (?, ?, ?, ?)"
 _SPLIT_BATCH = (
     "SELECT ?2 + key, value, value ->> 'type',"
@@ -167,6 +174,35 @@ class SQLiteStore:
                 (client_order_id,),
             ).fetchall()
         return (Record(*row) for row in rows)
+
+    def write_checkpoint(self, seq: int, state: bytes) -> None:
+        with self._lock:
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
+                    (seq, time.time_ns(), state),
+                )
+                conn.execute(
+                    "DELETE FROM checkpoints WHERE seq NOT IN"
+                    " (SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT ?)",
+                    (_KEEP_CHECKPOINTS,),
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def last_checkpoint(self) -> tuple[int, bytes] | None:
+        try:
+            with self._lock:
+                row = self.conn.execute(
+                    "SELECT seq, state FROM checkpoints ORDER BY seq DESC LIMIT 1"
+                ).fetchone()
+        except sqlite3.OperationalError:  # a journal from before checkpoints, opened read-only
+            return None
+        return (int(row[0]), bytes(row[1])) if row else None
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())

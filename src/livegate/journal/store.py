@@ -56,6 +56,14 @@ class Store(Protocol):
     def read_order(self, client_order_id: str) -> Iterator[Record]:
         """Records about one order, in seq order (for tracing)."""
 
+    def write_checkpoint(self, seq: int, state: bytes) -> None:
+        """Keep `state` as the book at `seq` (engine/book_state.py), durably, beside the
+        events and under the same lease; older checkpoints may go. Never called for a seq
+        whose events are not all durable."""
+
+    def last_checkpoint(self) -> tuple[int, bytes] | None:
+        """The newest checkpoint (seq, state), None when there is none."""
+
     def close(self) -> None: ...
 
 

@@ -106,6 +106,14 @@ class Ledger:
         self.positions[symbol] = Position(symbol, quantity, avg_price, realized)
         self._cost[symbol] = quantity * avg_price
 
+    def cost_basis(self) -> dict[str, Decimal]:
+        """Each symbol's exact signed cost (quantity * average price), for a checkpoint."""
+        return dict(self._cost)
+
+    def set_cost_basis(self, cost: dict[str, Decimal]) -> None:
+        """Restore what `cost_basis` gave: the average is derived from it, never stored."""
+        self._cost = dict(cost)
+
     def position(self, symbol: str) -> Position:
         return self.positions.get(symbol) or Position(symbol, ZERO, ZERO)
 

@@ -188,6 +188,7 @@ class Reconciler:
                 self.gateway.clock.now_ns(),
             )
         )
+        await self.gateway.checkpoint()  # the day's safe point: the next start begins here
         return result, report, paths
 
     async def _broker_view(self) -> BrokerView:
