@@ -93,6 +93,36 @@ def test_gaps_and_unknown_orders_are_reported(tmp_path: Path) -> None:
     assert data["anomaly_counts"] == {"FILL_GAP": 1, "HELD_UNKNOWN_ORDER": 1}
 
 
+def test_a_day_sized_capture_prints_counts_and_the_last_rows_not_every_row(
+    tmp_path: Path,
+) -> None:
+    """20,000 orders as a table took 20 s to print; the count and the day's end do not."""
+    lines = []
+    for i in range(120):
+        c, b = f"c{i}", f"b{i}"
+        lines += [
+            {"type": "submit", "client_order_id": c, "symbol": "AAPL", "side": "BUY",
+             "quantity": "10", "price": "10.00"},
+            {"type": "order_report", "status": "FILLED" if i % 3 else "CANCELLED",
+             "client_order_id": c, "broker_order_id": b, "cum_qty": "10" if i % 3 else "0"},
+        ]  # fmt: skip
+        if i % 3:
+            trade = {"type": "trade_report", "quantity": "10", "price": "10.00"}
+            lines.append({**trade, "client_order_id": c, "broker_order_id": b, "trade_id": f"t{i}"})
+    capture = tmp_path / "day.jsonl"
+    capture.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = CliRunner().invoke(app, ["replay", str(capture)])
+    assert result.exit_code == 0, result.output
+    assert "120 orders (CANCELLED 40, FILLED 80), 80 fills" in result.output
+    assert "(the last 50; 70 earlier orders not listed)" in result.output
+    assert "(the last 50; 30 earlier fills not listed)" in result.output
+    assert "c119" in result.output and "c10 " not in result.output
+    everything = CliRunner().invoke(app, ["replay", str(capture), "--limit", "0"])
+    assert "not listed" not in everything.output and "c10 " in everything.output
+    assert len(json.loads(CliRunner().invoke(app, ["replay", str(capture), "--json"]).output)[
+        "orders"]) == 120  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

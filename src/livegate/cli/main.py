@@ -177,11 +177,16 @@ def _fix_demo(run_dir: Path, orders: int, seed: int) -> None:
 def replay_command(
     capture: Annotated[Path, typer.Argument(help="A capture: JSON Lines of broker events.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    limit: Annotated[
+        int,
+        typer.Option(min=0, help="Orders and fills listed at most (the rest are counted); 0: all."),
+    ] = 50,
 ) -> None:
     """Run a broker event capture through the gateway's ingest, without a broker.
 
-    Prints the final orders, fills and positions, and every anomaly found
-    (duplicates, stale reports, fill gaps, reports for unknown orders).
+    Prints the final orders (counted by status), fills and positions, and every
+    anomaly found (duplicates, stale reports, fill gaps, reports for unknown
+    orders). `--json` has everything, whatever the size.
     """
     from livegate.drills.capture import CaptureError, read_capture
     from livegate.drills.replay import ReplayError, replay
@@ -209,17 +214,29 @@ def replay_command(
         encoder = msgspec.json.Encoder(decimal_format="string")
         typer.echo(encoder.encode(payload).decode())
         return
-    _print_replay(capture, result)
+    _print_replay(capture, result, limit)
 
 
-def _print_replay(capture: Path, r: ReplayResult) -> None:
+def _print_replay(capture: Path, r: ReplayResult, limit: int) -> None:
+    from collections import Counter
+
     from rich.table import Table
 
     console.print(f"[bold]replay[/] {capture} · {r.restarts} restart(s)")
+    by_status = Counter(o.status.value for o in r.orders)
+    console.print(
+        f"{len(r.orders):,} orders ("
+        + ", ".join(f"{status} {n:,}" for status, n in sorted(by_status.items()))
+        + f"), {len(r.fills):,} fills"
+    )
+    # A table lays out every row before it prints one: 40,000 rows took 20 s. Past the
+    # limit a person wants the count and the end of the day; --json has every row.
+    shown_orders = r.orders[-limit:] if limit else r.orders
+    shown_fills = r.fills[-limit:] if limit else r.fills
     orders = Table(title="Orders")
     for column in ("client id", "broker id", "symbol", "side", "qty", "status", "filled", "avg"):
         orders.add_column(column)
-    for o in r.orders:
+    for o in shown_orders:
         avg = f"{o.avg_fill_price:.4f}" if o.avg_fill_price is not None else ""
         orders.add_row(
             o.client_order_id,
@@ -232,13 +249,17 @@ def _print_replay(capture: Path, r: ReplayResult) -> None:
             avg,
         )
     console.print(orders)
+    if len(shown_orders) < len(r.orders):
+        console.print(f"(the last {limit:,}; {len(r.orders) - limit:,} earlier orders not listed)")
     fills = Table(title="Fills (each counted once)")
     for column in ("trade id", "client id", "qty", "price", "note"):
         fills.add_column(column)
-    for f in r.fills:
+    for f in shown_fills:
         note = "inferred" if f.inferred else (f"replaces {f.replaces}" if f.replaces else "")
         fills.add_row(f.trade_id, f.client_order_id, str(f.quantity), str(f.price), note)
     console.print(fills)
+    if len(shown_fills) < len(r.fills):
+        console.print(f"(the last {limit:,}; {len(r.fills) - limit:,} earlier fills not listed)")
     positions = Table(title="Positions")
     for column in ("symbol", "quantity", "avg price"):
         positions.add_column(column)

@@ -251,7 +251,7 @@ async def _replay(capture: Capture) -> ReplayResult:
         restarts=restarts,
     )
     await gateway.stop()
-    for record in store.records:
+    for record in store.read_kind("anomalies"):
         if record.kind == "anomalies":
             batch = decode_event(record.payload)
             assert isinstance(batch, Anomalies)

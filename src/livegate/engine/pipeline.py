@@ -48,6 +48,7 @@ class Pipeline:
         self.exec_cbs: list[ExecCallback] = []
         self._inbox: deque[tuple[asyncio.Future[None], JournalEvent]] = deque()
         self._last_batch: asyncio.Future[None] | None = None
+        self._drain_soon = False  # a drain is scheduled for the loop's next turn
         self._anomalies: list[Anomaly] = []  # found while applying, journaled together
         self._acknowledged: set[str] = set()  # for the round-trip metric only
         self._counted_rejects: set[str] = set()
@@ -120,7 +121,13 @@ class Pipeline:
         self._inbox.append((future, event))
         if future is not self._last_batch:
             self._last_batch = future
-            future.add_done_callback(self.drain_inbox)
+            if not future.done():
+                future.add_done_callback(self.drain_inbox)
+            elif not self._drain_soon:
+                # Durable already (an inline journal: a future per event): one drain
+                # for all that the loop's next turn finds, not a callback each.
+                self._drain_soon = True
+                future.get_loop().call_soon(self.drain_inbox)
         return future
 
     async def record(self, event: JournalEvent) -> None:
@@ -134,6 +141,7 @@ class Pipeline:
         self.drain_inbox()
 
     def drain_inbox(self, _: object = None) -> None:
+        self._drain_soon = False
         inbox, apply, metrics = self._inbox, self.book.apply, self.parts.metrics
         checked: asyncio.Future[None] | None = None  # events of one batch share a future
         while inbox:
