@@ -119,15 +119,15 @@ class Pipeline:
         """Journal an event; it is applied once durable, in journal order."""
         future = self.parts.journal.append(event)
         self._inbox.append((future, event))
-        if future is not self._last_batch:
-            self._last_batch = future
-            if not future.done():
-                future.add_done_callback(self.drain_inbox)
-            elif not self._drain_soon:
-                # Durable already (an inline journal: a future per event): one drain
-                # for all that the loop's next turn finds, not a callback each.
+        if future.done():
+            if not self._drain_soon:
+                # Durable already (an inline journal): one drain for all that the
+                # loop's next turn finds, not a callback each.
                 self._drain_soon = True
                 future.get_loop().call_soon(self.drain_inbox)
+        elif future is not self._last_batch:
+            self._last_batch = future
+            future.add_done_callback(self.drain_inbox)
         return future
 
     async def record(self, event: JournalEvent) -> None:

@@ -81,6 +81,7 @@ class Journal:
         self._pending_future: asyncio.Future[None] | None = None
         self._closing = False
         self._last_future: asyncio.Future[None] | None = None
+        self._inline_done: asyncio.Future[None] | None = None
         self._failed: BaseException | None = None
         self._started = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -239,10 +240,17 @@ class Journal:
         """Inline mode's one event: written now, on the caller's thread (there is no other),
         so no lock and no pending batch; the future is done when this returns."""
         self._seq += 1
-        future: asyncio.Future[None] = _Durable(loop=loop)
-        self._last_future = future
         if self._store(loop, Batch(self._seq, 1, b"[" + payload + b"]")):
-            future.set_result(None)
+            # One done future for every inline event: durable is durable, and making a
+            # future per event was a tenth of a capture's replay.
+            future = self._inline_done
+            if future is None or future.get_loop() is not loop:
+                future = self._inline_done = _Durable(loop=loop)
+                future.set_result(None)
+        else:  # not stored, and the journal failed for good: this event must not apply
+            future = _Durable(loop=loop)
+            future.set_exception(JournalError(f"journal write failed: {self._failed}"))
+        self._last_future = future
         return future
 
     def append_all(self, events: Sequence[msgspec.Struct]) -> asyncio.Future[None] | None:
