@@ -155,6 +155,8 @@ async def _day(store: MemoryStore | SQLiteStore, orders: list[tuple[str, int]], 
             for _, event in gateway.journal.replay():
                 replayed.apply(event)
             assert _state(gateway.book) == _state(replayed)
+    if every and len(orders) * 4 > every:  # checkpoints of their own, before any stop
+        assert store.last_checkpoint() is not None
     await gateway.stop()
 
 

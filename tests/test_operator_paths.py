@@ -115,6 +115,8 @@ def test_bad_settings_are_refused_naming_the_key(tmp_path: Path) -> None:
         ("heartbeat_timeout", "-1"),
         ("broker_rate_limit", "-5"),
         ("heartbeat_interval", "nan"),
+        ("checkpoint_every", "-1"),
+        ("checkpoint_every", "1.5"),
     ):
         (tmp_path / "livegate.toml").write_text(
             '[profiles.paper]\nenvironment = "paper"\nbroker = "paper"\ndata_dir = "data"\n'
@@ -129,6 +131,8 @@ def test_bad_settings_are_refused_naming_the_key(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "a-file/data" in one_error_line(refused)
     with pytest.raises(ValueError, match="place_timeout"):
         GatewayConfig(place_timeout=-1)
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        GatewayConfig(checkpoint_every=-3)
 
 
 class Service:

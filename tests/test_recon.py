@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import json
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -13,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from livegate.cli.main import app
-from livegate.engine import Gateway
+from livegate.engine import Gateway, book_state
 from livegate.journal import SQLiteStore
 from livegate.model import AccountSnapshot, OrderReport, OrderRequest, OrderStatus, Position
 from livegate.model.diffs import Diff, DiffKind, DiffStatus, Marker, Resolution, Severity
@@ -67,6 +68,21 @@ def test_a_clean_book_reconciles_clean() -> None:
         books_agree(gateway, broker)
         result = await reconciler.run()
         assert result.clean and reconciler.diffs() == []
+        await gateway.stop()
+
+    asyncio.run(run())
+
+
+def test_end_of_day_leaves_a_checkpoint_the_next_start_begins_from() -> None:
+    async def run() -> None:
+        gateway, broker, reconciler, _ = await started()
+        await working(gateway, broker, "w-1")
+        books_agree(gateway, broker)
+        await reconciler.end_of_day(dt.date(2026, 12, 1), None)
+        store = gateway.journal.store
+        found = store.last_checkpoint()
+        assert found is not None and found[0] == gateway.journal.last_seq
+        assert book_state.decode(found[1]).last_eod == "2026-12-01"
         await gateway.stop()
 
     asyncio.run(run())

@@ -58,6 +58,7 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     max_clock_skew: Seconds | None = None
     broker_rate_limit: PerSecond | None = None
     broker_rate_burst: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
+    checkpoint_every: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] | None = None
 
 
 class ConsoleUser(msgspec.Struct, forbid_unknown_fields=True):
