@@ -7,6 +7,7 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -78,7 +79,10 @@ def journals(draw: st.DrawFn) -> list[JournalEvent]:
 
 
 def _state(book: OrderBook) -> bytes:
-    return book_state.encode(book_state.capture(book, 1))
+    """The whole book but the archive's filter (a book that retired nothing has an empty
+    one, or none at all: the same state)."""
+    state = book_state.capture(book, 1)
+    return book_state.encode(msgspec.structs.replace(state, retired=None))
 
 
 @settings(max_examples=200, deadline=None)
@@ -114,7 +118,7 @@ def test_a_checkpoint_that_cannot_be_used_means_a_full_replay_not_a_failed_start
     for payload, last_seq in [
         (b"not json", 3),
         (b'{"version": 1}', 3),
-        (good.replace(b'"version":1', b'"version":99'), 3),
+        (good.replace(b'"version":%d' % book_state.VERSION, b'"version":99'), 3),
         (good, 2),  # past the journal's end: never skip events the journal may not hold
     ]:
         loaded = book_state.load(payload, last_seq, INSTRUMENTS)

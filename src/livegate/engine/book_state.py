@@ -24,6 +24,7 @@ from decimal import Decimal
 
 import msgspec
 
+from livegate.engine.archive import Anchor, Archive, BloomState
 from livegate.engine.order_book import OrderBook
 from livegate.engine.release_state import ReleaseState
 from livegate.model.account import AccountSnapshot, Position
@@ -39,7 +40,7 @@ log = logging.getLogger("livegate.checkpoint")
 
 # Raised whenever what a checkpoint holds changes meaning: an older one is then
 # ignored (full replay) rather than misread.
-VERSION = 1
+VERSION = 2
 
 
 class LedgerState(msgspec.Struct, kw_only=True):
@@ -80,6 +81,8 @@ class BookState(msgspec.Struct, kw_only=True):
     last_eod: str
     multipliers: dict[str, Decimal]
     last_fill_ns: dict[str, int]
+    anchor: Anchor | None = None
+    retired: BloomState | None = None  # the filter of retired ids (archive.py)
 
 
 _encoder = msgspec.json.Encoder(decimal_format="string")
@@ -124,6 +127,8 @@ def capture(book: OrderBook, seq: int) -> BookState:
         last_eod=book.last_eod,
         multipliers=dict(book._multipliers),
         last_fill_ns=dict(book._last_fill_ns),
+        anchor=book.anchor,
+        retired=book.archive.state() if book.archive is not None else None,
     )
 
 
@@ -162,6 +167,8 @@ def restore(state: BookState, instruments: InstrumentRegistry | None) -> OrderBo
     book.last_eod = state.last_eod
     book._multipliers = state.multipliers
     book._last_fill_ns = state.last_fill_ns
+    book.anchor = state.anchor
+    book.archive = Archive.of(state.retired) if state.retired is not None else None
     return book
 
 

@@ -49,6 +49,10 @@ class GatewayConfig:
         checkpoint still holds every order the book holds, finished ones too,
         and encoding it pauses the event loop (about 1.5 s at 250,000 orders);
         finished orders leaving memory will make it cheap (issue 21).
+    retain_hours: at each checkpoint, orders finished and untouched for this
+        long leave memory, with their fills (engine/archive.py): served from
+        the journal's store, still refused as duplicates. Longer than any
+        trading day, so the day's orders stay. 0: never.
     """
 
     account: str = "default"
@@ -71,6 +75,7 @@ class GatewayConfig:
     broker_rate_burst: int | None = None
     control_dir: Path | None = None  # where `livegate trading-state` drops commands
     checkpoint_every: int = 0
+    retain_hours: float = 26.0
 
     def __post_init__(self) -> None:
         """Refuse what would misbehave later: a negative timeout makes every order
@@ -96,7 +101,7 @@ class GatewayConfig:
             )
 
 
-_GRACES = ("gap_fetch_after", "gap_grace", "unknown_grace")  # 0: at once
+_GRACES = ("gap_fetch_after", "gap_grace", "unknown_grace", "retain_hours")  # 0: at once
 _POSITIVE_SECONDS = (
     "place_timeout",
     "cancel_timeout",

@@ -16,6 +16,7 @@ from decimal import Decimal
 import msgspec
 
 from livegate.engine.anomalies import Anomalies
+from livegate.engine.archive import Anchor
 from livegate.model.account import AccountSnapshot
 from livegate.model.decimals import ZERO
 from livegate.model.enums import OrderStatus
@@ -44,6 +45,7 @@ class FillAccounting:
     on_anomaly: Callable[[str, str | None, str], None]
     _multipliers: dict[str, Decimal]
     _last_fill_ns: dict[str, int]
+    anchor: Anchor | None
 
     def find(self, client_order_id: str | None, broker_order_id: str | None) -> Order | None:
         raise NotImplementedError  # the book's
@@ -165,19 +167,27 @@ class FillAccounting:
         return replaced
 
     def _reposition(self, symbol: str) -> None:
-        """One symbol's position from the baseline and its fills in the broker's time order."""
-        start = None
-        if self.baseline is not None:
+        """One symbol's position from the baseline (or the anchor the fills folded away
+        made, archive.py) and its fills in the broker's time order."""
+        start, cost = None, None
+        if self.anchor is not None:
+            start = next((p for p in self.anchor.positions if p.symbol == symbol), None)
+            cost = self.anchor.cost.get(symbol)
+        elif self.baseline is not None:
             start = next((p for p in self.baseline.positions if p.symbol == symbol), None)
         multiplier = self._multiplier(symbol)
         fills = sorted((f for f in self.fills if f.symbol == symbol), key=_execution_order)
         self.ledger.rebuild_position(
-            symbol, start, ((f.side, f.quantity, f.price, multiplier) for f in fills)
+            symbol, start, ((f.side, f.quantity, f.price, multiplier) for f in fills), cost
         )
 
     def _rebuild_ledger(self) -> None:
-        """Recompute positions and cash from the baseline and every fill (rare path)."""
-        ledger = Ledger.from_snapshot(self.baseline) if self.baseline else Ledger()
+        """Recompute positions and cash from the baseline (or the anchor) and every fill
+        held (rare path)."""
+        if self.anchor is not None:
+            ledger = self.anchor.ledger(self.ledger.currency)
+        else:
+            ledger = Ledger.from_snapshot(self.baseline) if self.baseline else Ledger()
         for fill in sorted(self.fills, key=_execution_order):
             ledger.apply_fill(
                 fill.symbol,

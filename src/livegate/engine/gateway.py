@@ -418,7 +418,7 @@ class Gateway(PartsAccess):
 
     # -- queries -----------------------------------------------------------------
     def order(self, client_order_id: str) -> OrderSnapshot:
-        order = self.book.orders.get(client_order_id)
+        order = self.book.lookup(client_order_id)  # in memory, or retired to the archive
         if order is None:
             raise OrderNotFoundError(f"no order with client id {client_order_id!r}")
         return order.snapshot()

@@ -15,11 +15,13 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from livegate.engine.anomalies import Anomalies
+from livegate.engine.archive import Anchor, Archive, RetiredOrder
+from livegate.engine.book_records import DiffRecords, HeldReports
 from livegate.engine.fills import EARLY, FillAccounting
 from livegate.engine.release_state import RELEASE_EVENTS, ReleaseState
 from livegate.model.account import AccountSnapshot
 from livegate.model.decimals import ZERO
-from livegate.model.diffs import Diff, DiffStatus
+from livegate.model.diffs import Diff
 from livegate.model.enums import OrderStatus, RejectReason, TradingState
 from livegate.model.events import (
     AccountBaseline,
@@ -77,7 +79,7 @@ def _ignore_anomaly(kind: str, client_order_id: str | None, detail: str) -> None
     return None
 
 
-class OrderBook(FillAccounting):
+class OrderBook(FillAccounting, DiffRecords, HeldReports):
     def __init__(
         self,
         instruments: InstrumentRegistry | None = None,
@@ -113,9 +115,13 @@ class OrderBook(FillAccounting):
         self.last_eod = ""  # the trading day of the latest end-of-day reconciliation
         self._multipliers: dict[str, Decimal] = {}
         self._last_fill_ns: dict[str, int] = {}  # broker time of the latest fill applied
+        self.archive: Archive | None = None  # finished orders out of memory (archive.py)
+        self.anchor: Anchor | None = None  # the ledger the fills folded away made
 
     # -- lookups ---------------------------------------------------------
     def find(self, client_order_id: str | None, broker_order_id: str | None) -> Order | None:
+        """The order, from memory or, if it was retired (engine/archive.py), brought back
+        into memory as it left: whatever happens to it next happens as if it never left."""
         if client_order_id:
             order = self.orders.get(client_order_id)
             if order is not None:
@@ -124,7 +130,31 @@ class OrderBook(FillAccounting):
             coid = self.by_broker_id.get(broker_order_id)
             if coid is not None:
                 return self.orders.get(coid)
+        if self.archive is not None:
+            retired = self.archive.find(client_order_id, broker_order_id)
+            if retired is not None:
+                return self._reinstate(retired)
         return None
+
+    def lookup(self, client_order_id: str) -> Order | None:
+        """The order by client id, from memory or the archive, changing nothing."""
+        order = self.orders.get(client_order_id)
+        if order is None and self.archive is not None:
+            retired = self.archive.find(client_order_id, None)
+            order = retired.order if retired is not None else None
+        return order
+
+    def _reinstate(self, retired: RetiredOrder) -> Order:
+        """Its fills stay folded into the ledger's anchor; their keys come back for dedup."""
+        order = retired.order
+        coid = order.client_order_id
+        self.orders[coid] = order
+        if order.broker_order_id:
+            self.by_broker_id[order.broker_order_id] = coid
+        self.fill_keys.update(retired.fill_keys)
+        if retired.paper:
+            self.release.paper_orders.add(coid)
+        return order
 
     def needing_attention(self) -> list[Order]:
         """Orders with a fill gap or an unknown outcome now; the rest leave the index."""
@@ -267,28 +297,6 @@ class OrderBook(FillAccounting):
                 f"{type(event).__name__} not applied: {exc!r}",
             )
 
-    def _apply_diff_event(self, event: DiffOpened | DiffAcknowledged | DiffResolved) -> None:
-        if isinstance(event, DiffOpened):
-            self.diffs[event.id] = Diff(event.id, event.finding, event.ts_ns)
-            return
-        diff = self.diffs.get(event.id)
-        if diff is None:
-            return
-        if isinstance(event, DiffAcknowledged):
-            diff.status = DiffStatus.ACKNOWLEDGED
-            diff.history.append(f"acknowledged by {event.who}: {event.why}")
-        else:
-            diff.status = DiffStatus.RESOLVED
-            diff.resolution = event.resolution
-            how = "automatically" if event.automatic else f"by {event.who}"
-            diff.history.append(
-                f"{event.resolution} {how}: {event.why} (before: {event.before};"
-                f" after: {event.after})"
-            )
-
-    def open_diffs(self) -> list[Diff]:
-        return [d for d in self.diffs.values() if d.status is not DiffStatus.RESOLVED]
-
     def _finish_locally(
         self,
         client_order_id: str,
@@ -329,6 +337,8 @@ class OrderBook(FillAccounting):
         boid = report.broker_order_id
         coid = report.client_order_id
         owner = self.by_broker_id.get(boid) if boid else None
+        if owner is None and boid and self.archive is not None and self.find(None, boid):
+            owner = self.by_broker_id.get(boid)  # a retired order's id: back in memory
         if owner is not None and coid and owner != coid:
             # Our broker id for one order, in a report naming another (or one we
             # never sent): booking it anywhere would be a guess.
@@ -435,23 +445,3 @@ class OrderBook(FillAccounting):
         order.reject_text = report.text
         order.pre_cancel_status = None
         self.on_change(order, None)
-
-    # -- reports for orders we cannot place yet ------------------------------
-    def _hold(self, report: BrokerReport, received_ns: int, source: str) -> None:
-        key = (
-            "c:" + report.client_order_id
-            if report.client_order_id
-            else "b:" + (report.broker_order_id or "")
-        )
-        self.held.setdefault(key, []).append((report, received_ns, source))
-        self.on_anomaly(
-            Anomalies.HELD_UNKNOWN_ORDER,
-            report.client_order_id,
-            f"{type(report).__name__} for unknown order {report.broker_order_id}; held",
-        )
-
-    def _release(self, key: str) -> None:
-        held = self.held.pop(key, None)
-        if held:
-            for report, received_ns, source in held:
-                self._apply_report(report, received_ns, source)

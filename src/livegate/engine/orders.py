@@ -77,7 +77,7 @@ class OrderEntry:
         while True:
             self._id_counter += 1
             coid = f"LG{self._id_prefix}{self._id_counter:08d}"
-            if coid not in self.pipeline.book.orders:
+            if self.pipeline.book.lookup(coid) is None:
                 return coid
 
     async def submit(self, request: OrderRequest, reduce_only: bool = False) -> OrderSnapshot:
@@ -240,7 +240,7 @@ class OrderEntry:
     ) -> tuple[OrderSnapshot | None, OrderIntent | None]:
         """(existing order, None) for a duplicate of an active order, else (None, new intent)."""
         coid = request.client_order_id or self.new_client_order_id()
-        existing = self.pipeline.book.orders.get(coid)
+        existing = self.pipeline.book.lookup(coid)  # a finished order may be retired
         if existing is not None:
             if existing.status.is_open:
                 return existing.snapshot(), None

@@ -19,8 +19,10 @@ from typing import TypeVar
 
 from livegate.engine import book_state
 from livegate.engine.anomalies import REFUSED_REPORTS
+from livegate.engine.archive import Archive
 from livegate.engine.order_book import OrderBook
 from livegate.engine.parts import Parts
+from livegate.engine.retirement import retire
 from livegate.model.enums import OrderStatus
 from livegate.model.events import Anomalies as AnomalyBatch
 from livegate.model.events import Anomaly, JournalEvent, Received
@@ -63,6 +65,12 @@ class Pipeline:
             journal.last_checkpoint(), journal.last_seq, self.parts.instruments
         )
         book = self.book = loaded.book
+        if journal.keeps_archive:
+            book.archive = book.archive or Archive()
+            store = journal.store
+            book.archive.connect(store.retired_order, store.retired_ids)
+        else:
+            book.archive = None
         for _, event in journal.replay(loaded.seq):
             book.apply(event)
         self.checkpoint_seq = loaded.seq
@@ -76,10 +84,10 @@ class Pipeline:
         """Store the book as a checkpoint, if `checkpoint_every` events passed since the last
         one (or `force`); the seq it covers, None when it wrote none.
 
-        Taken only where the book is exactly the journal's events so far: nothing
-        journaled is waiting to be applied (an order registered for idempotency is
-        journaled in the same step, so it is never half there). A busy moment is
-        skipped; the next round tries again.
+        Taken only where the book is exactly the journal's events so far and all of
+        them are durable: nothing journaled waits to be applied (an order registered
+        for idempotency is journaled in the same step, so it is never half there).
+        A busy moment is skipped; the next round tries again.
         """
         journal = self.parts.journal
         every = self.parts.config.checkpoint_every
@@ -87,19 +95,36 @@ class Pipeline:
             return None
         if not force and journal.last_seq - self.checkpoint_seq < every:
             return None
-        await self.settle()
-        seq = journal.last_seq
-        if self._inbox or seq <= self.checkpoint_seq:
+        for _ in range(5 if force else 1):
+            await self.settle()
+            if not self._inbox and journal.idle:
+                break
+        else:
             return None
-        payload = book_state.encode(book_state.capture(self.book, seq))
+        seq = journal.last_seq
+        if seq <= self.checkpoint_seq:
+            return None
+        return self._checkpoint_now(seq)
+
+    def _checkpoint_now(self, seq: int) -> int | None:
+        """On the loop, with nothing in between: retire, encode, write (or put back)."""
+        config, book = self.parts.config, self.book
+        retirement = None
+        if book.archive is not None and config.retain_hours:
+            retain_ns = int(config.retain_hours * 3600e9)
+            retirement = retire(book, self.parts.clock.now_ns(), retain_ns)
+        payload = book_state.encode(book_state.capture(book, seq))
         try:
-            written = await journal.write_checkpoint(seq, payload)
+            rows = retirement.rows() if retirement is not None else []
+            written = self.parts.journal.write_checkpoint(seq, payload, rows)
         except Exception as exc:  # a slower next start, never a reason to stop trading
             log.warning("checkpoint at seq %s not written: %r", seq, exc)
-            return None
+            written = False
         if not written:
+            if retirement is not None:
+                retirement.revert(book)
             return None
-        self.checkpoint_seq = max(self.checkpoint_seq, seq)
+        self.checkpoint_seq = seq
         return seq
 
     # -- the write-ahead path ----------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from livegate.journal.store import Batch, Store
+from livegate.journal.store import Batch, Retired, Store
 from livegate.model.errors import JournalError
 from livegate.model.events import JournalEvent
 
@@ -104,22 +104,22 @@ class Journal:
         found = read() if read is not None else None
         return found[1] if found is not None else None
 
-    async def write_checkpoint(self, seq: int, state: bytes) -> bool:
-        """Store a checkpoint of the state at `seq` once every event up to `seq` is durable.
-        False (and nothing stored) when the journal failed or the store keeps none; a
-        checkpoint that cannot be written is only a slower next start, so it is logged by
-        the caller, never a reason to stop trading."""
+    def write_checkpoint(self, seq: int, state: bytes, retired: Sequence[Retired] = ()) -> bool:
+        """Store a checkpoint of the state at `seq`, now, on the caller's thread: only when
+        `seq` is the last event appended and every appended event is durable (the caller
+        waited for that and appended nothing since). False, and nothing stored, otherwise
+        or when the store keeps no checkpoints. Raises what the store raises; a checkpoint
+        not written is a slower next start, never a reason to stop trading."""
         write = getattr(self.store, "write_checkpoint", None)
-        if write is None or seq > self._seq:
+        if write is None or self._failed is not None or seq != self._seq or not self.idle:
             return False
-        await self.drain()
-        if self._failed is not None:
-            return False
-        if self.inline:
-            write(seq, state)
-        else:
-            await asyncio.to_thread(write, seq, state)
+        write(seq, state, retired)
         return True
+
+    @property
+    def keeps_archive(self) -> bool:
+        """Whether the store can keep finished orders out of memory (engine/archive.py)."""
+        return hasattr(self.store, "retired_order")
 
     def write_now(self, events: Sequence[msgspec.Struct]) -> None:
         """Append and make durable synchronously, for use with no event loop running.

@@ -7,9 +7,9 @@ a gateway that sends real orders.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from livegate.journal.store import Batch, Record, split_batch
+from livegate.journal.store import Batch, Record, Retired, split_batch
 
 
 class MemoryStore:
@@ -21,6 +21,8 @@ class MemoryStore:
         self._split: list[Record] = []
         self._split_batches = 0
         self.checkpoint: tuple[int, bytes] | None = None
+        self.retired: dict[str, Retired] = {}
+        self._retired_by_broker: dict[str, str] = {}
 
     @property
     def records(self) -> list[Record]:
@@ -65,8 +67,26 @@ class MemoryStore:
     def read_order(self, client_order_id: str) -> Iterator[Record]:
         return (r for r in list(self.records) if r.client_order_id == client_order_id)
 
-    def write_checkpoint(self, seq: int, state: bytes) -> None:
+    def write_checkpoint(self, seq: int, state: bytes, retired: Sequence[Retired] = ()) -> None:
         self.checkpoint = (seq, state)
+        for row in retired:
+            self.retired[row.client_order_id] = row
+            if row.broker_order_id:
+                self._retired_by_broker[row.broker_order_id] = row.client_order_id
+
+    def retired_order(
+        self, client_order_id: str | None, broker_order_id: str | None
+    ) -> bytes | None:
+        row = self.retired.get(client_order_id or "")
+        if row is None and broker_order_id:
+            row = self.retired.get(self._retired_by_broker.get(broker_order_id, ""))
+        return row.state if row is not None else None
+
+    def retired_ids(self) -> Iterator[str]:
+        for row in list(self.retired.values()):
+            yield "c:" + row.client_order_id
+            if row.broker_order_id:
+                yield "b:" + row.broker_order_id
 
     def last_checkpoint(self) -> tuple[int, bytes] | None:
         return self.checkpoint

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from livegate.journal.lease import Lease, LeaseLostError
-from livegate.journal.store import Batch, Record, split_batch
+from livegate.journal.store import Batch, Record, Retired, split_batch
 from livegate.model.errors import JournalError
 
 SCHEMA = """
@@ -33,6 +33,15 @@ CREATE TABLE IF NOT EXISTS livegate_batches (
     events bytea NOT NULL,
     PRIMARY KEY (account, first_seq)
 );
+CREATE TABLE IF NOT EXISTS livegate_retired (
+    account text NOT NULL,
+    client_order_id text NOT NULL,
+    broker_order_id text,
+    state bytea NOT NULL,
+    PRIMARY KEY (account, client_order_id)
+);
+CREATE INDEX IF NOT EXISTS livegate_retired_by_broker_id
+    ON livegate_retired (account, broker_order_id);
 CREATE TABLE IF NOT EXISTS livegate_checkpoints (
     account text NOT NULL,
     seq bigint NOT NULL,
@@ -65,6 +74,12 @@ ON CONFLICT (account, seq) DO UPDATE SET ts_ns = excluded.ts_ns, epoch = exclude
 _PRUNE_CHECKPOINTS = """
 DELETE FROM livegate_checkpoints WHERE account = %(account)s AND seq NOT IN
     (SELECT seq FROM livegate_checkpoints WHERE account = %(account)s ORDER BY seq DESC LIMIT 2)
+"""
+_RETIRE = """
+INSERT INTO livegate_retired (account, client_order_id, broker_order_id, state)
+VALUES (%s, %s, %s, %s)
+ON CONFLICT (account, client_order_id) DO UPDATE SET broker_order_id = excluded.broker_order_id,
+    state = excluded.state
 """
 _LAST_CHECKPOINT = """
 SELECT seq, state FROM livegate_checkpoints WHERE account = %s ORDER BY seq DESC LIMIT 1
@@ -157,7 +172,7 @@ class PostgresStore:
     def read_order(self, client_order_id: str) -> Iterator[Record]:
         return (r for r in list(self.read()) if r.client_order_id == client_order_id)
 
-    def write_checkpoint(self, seq: int, state: bytes) -> None:
+    def write_checkpoint(self, seq: int, state: bytes, retired: Sequence[Retired] = ()) -> None:
         """Fenced like a batch: a gateway that lost its lease leaves no checkpoint."""
         lease = self.lease
         if lease is None:
@@ -172,11 +187,44 @@ class PostgresStore:
                     " gateway"
                 )
             self.conn.execute(_PRUNE_CHECKPOINTS, params)
+            if retired:
+                with self.conn.cursor() as cur:
+                    cur.executemany(_RETIRE, [(self.account, *row) for row in retired])
 
     def last_checkpoint(self) -> tuple[int, bytes] | None:
         with self._lock:
             row = self.conn.execute(_LAST_CHECKPOINT, (self.account,)).fetchone()
         return (int(row[0]), bytes(row[1])) if row else None
+
+    def retired_order(
+        self, client_order_id: str | None, broker_order_id: str | None
+    ) -> bytes | None:
+        with self._lock:
+            row = None
+            if client_order_id:
+                row = self.conn.execute(
+                    "SELECT state FROM livegate_retired"
+                    " WHERE account = %s AND client_order_id = %s",
+                    (self.account, client_order_id),
+                ).fetchone()
+            if row is None and broker_order_id:
+                row = self.conn.execute(
+                    "SELECT state FROM livegate_retired"
+                    " WHERE account = %s AND broker_order_id = %s",
+                    (self.account, broker_order_id),
+                ).fetchone()
+        return bytes(row[0]) if row is not None else None
+
+    def retired_ids(self) -> Iterator[str]:
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT client_order_id, broker_order_id FROM livegate_retired WHERE account = %s",
+                (self.account,),
+            ).fetchall()
+        for coid, boid in rows:
+            yield "c:" + coid
+            if boid:
+                yield "b:" + boid
 
     def close(self) -> None:
         with self._lock:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from livegate.journal.continuity import HighWaterMark, check_continuity, refuse_empty_file
 from livegate.journal.journal import decode_event
 from livegate.journal.lock import WriterLock
-from livegate.journal.store import Batch, Record
+from livegate.journal.store import Batch, Record, Retired
 from livegate.model.errors import JournalError
 from livegate.model.events import JournalEvent
 
@@ -50,6 +50,12 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     ts_ns INTEGER NOT NULL,
     state BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS retired (
+    client_order_id TEXT PRIMARY KEY,
+    broker_order_id TEXT,
+    state BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS retired_by_broker_id ON retired (broker_order_id);
 """
 # Two kept: the newest, and the one before in case the newest is unreadable.
 _KEEP_CHECKPOINTS = 2
@@ -175,11 +181,12 @@ class SQLiteStore:
             ).fetchall()
         return (Record(*row) for row in rows)
 
-    def write_checkpoint(self, seq: int, state: bytes) -> None:
+    def write_checkpoint(self, seq: int, state: bytes, retired: Sequence[Retired] = ()) -> None:
         with self._lock:
             conn = self.conn
             conn.execute("BEGIN IMMEDIATE")
             try:
+                conn.executemany("INSERT OR REPLACE INTO retired VALUES (?, ?, ?)", retired)
                 conn.execute(
                     "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
                     (seq, time.time_ns(), state),
@@ -203,6 +210,31 @@ class SQLiteStore:
         except sqlite3.OperationalError:  # a journal from before checkpoints, opened read-only
             return None
         return (int(row[0]), bytes(row[1])) if row else None
+
+    def retired_order(
+        self, client_order_id: str | None, broker_order_id: str | None
+    ) -> bytes | None:
+        with self._lock:
+            row = None
+            if client_order_id:
+                row = self.conn.execute(
+                    "SELECT state FROM retired WHERE client_order_id = ?", (client_order_id,)
+                ).fetchone()
+            if row is None and broker_order_id:
+                row = self.conn.execute(
+                    "SELECT state FROM retired WHERE broker_order_id = ?", (broker_order_id,)
+                ).fetchone()
+        return bytes(row[0]) if row is not None else None
+
+    def retired_ids(self) -> Iterator[str]:
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT client_order_id, broker_order_id FROM retired"
+            ).fetchall()
+        for coid, boid in rows:
+            yield "c:" + coid
+            if boid:
+                yield "b:" + boid
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())

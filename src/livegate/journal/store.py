@@ -8,7 +8,7 @@ the engine changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple, Protocol
 
 import msgspec
@@ -20,6 +20,14 @@ class Record(NamedTuple):
     kind: str
     client_order_id: str | None
     payload: bytes | str  # the event as JSON; stores may hand back text
+
+
+class Retired(NamedTuple):
+    """A finished order that left memory at a checkpoint (engine/archive.py)."""
+
+    client_order_id: str
+    broker_order_id: str | None
+    state: bytes
 
 
 class Batch(NamedTuple):
@@ -56,13 +64,22 @@ class Store(Protocol):
     def read_order(self, client_order_id: str) -> Iterator[Record]:
         """Records about one order, in seq order (for tracing)."""
 
-    def write_checkpoint(self, seq: int, state: bytes) -> None:
+    def write_checkpoint(self, seq: int, state: bytes, retired: Sequence[Retired] = ()) -> None:
         """Keep `state` as the book at `seq` (engine/book_state.py), durably, beside the
-        events and under the same lease; older checkpoints may go. Never called for a seq
-        whose events are not all durable."""
+        events and under the same lease, with the rows of the orders it retired from
+        memory (engine/archive.py), in one transaction; older checkpoints may go. Never
+        called for a seq whose events are not all durable."""
 
     def last_checkpoint(self) -> tuple[int, bytes] | None:
         """The newest checkpoint (seq, state), None when there is none."""
+
+    def retired_order(
+        self, client_order_id: str | None, broker_order_id: str | None
+    ) -> bytes | None:
+        """A retired order's row: by client id, else by broker id; None when neither."""
+
+    def retired_ids(self) -> Iterator[str]:
+        """Every retired order's ids, as "c:" + client id and "b:" + broker id."""
 
     def close(self) -> None: ...
 

@@ -82,6 +82,7 @@ class Ledger:
         symbol: str,
         start: Position | None,
         fills: Iterable[tuple[Side, Decimal, Decimal, Decimal]],
+        start_cost: Decimal | None = None,
     ) -> None:
         """One symbol's position again from `start` and its fills (side, qty, price,
         multiplier) in execution order; cash is not touched (it does not depend on order).
@@ -95,7 +96,8 @@ class Ledger:
             self._cost.pop(symbol, None)
         else:
             self.positions[symbol] = start
-            self._cost[symbol] = start.quantity * start.avg_price
+            exact = start_cost  # the cost basis as kept, where the start has one
+            self._cost[symbol] = exact if exact is not None else start.quantity * start.avg_price
         for side, quantity, price, multiplier in fills:
             self._move(symbol, quantity if side is Side.BUY else -quantity, price, multiplier)
 

@@ -59,6 +59,7 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     broker_rate_limit: PerSecond | None = None
     broker_rate_burst: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
     checkpoint_every: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] | None = None
+    retain_hours: Annotated[float, msgspec.Meta(ge=0, le=24 * 366)] | None = None
 
 
 class ConsoleUser(msgspec.Struct, forbid_unknown_fields=True):

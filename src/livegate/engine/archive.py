@@ -1,0 +1,186 @@
+"""Finished orders out of memory: retired at a checkpoint, served from the journal's store.
+
+A gateway that trades for weeks must not hold every order it ever sent. At
+a checkpoint, orders finished and untouched for `retain_hours` leave the book
+with their fills and dedup keys; each becomes one row in the store (client
+id, broker id, the order's final state and fills), written in the checkpoint's
+own transaction, so a row exists exactly when a checkpoint that left it out
+of memory exists. Positions do not move: the fills folded away become the
+ledger's anchor (`Anchor`), from which a recount starts.
+
+Dedup stays exact. Whether an id was ever used is answered by a Bloom filter
+of retired ids (kept in the checkpoint) and, on a maybe, by the store; a
+report naming a retired order brings it back into the book as it was, and it
+is then handled as if it had never left (a late fill is booked once, a
+duplicate refused). Only the newest checkpoint's rows are ever consulted, so
+a start from it sees exactly what the book retired; a start that cannot use
+it replays in full with an empty filter and never consults the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+
+import msgspec
+
+from livegate.model.account import Position
+from livegate.model.ledger import Ledger
+from livegate.model.orders import Order
+from livegate.model.reports import Fill
+
+# At a checkpoint, finished orders untouched for this long leave memory: longer than
+# any trading day in any time zone, so today's orders (the rollout's daily counts,
+# reconciliation's fills of the day) are always in memory.
+RETAIN_HOURS = 26.0
+
+
+class RetiredOrder(msgspec.Struct, kw_only=True):
+    order: Order
+    fills: list[Fill]
+    fill_keys: list[str]
+    paper: bool = False
+
+
+class Anchor(msgspec.Struct, kw_only=True):
+    """The ledger that the folded fills made: where a recount starts instead of the
+    baseline. Exact cost basis, as the ledger keeps it."""
+
+    cash: Decimal
+    fees_paid: Decimal
+    positions: list[Position]
+    cost: dict[str, Decimal]
+    before_ns: int  # every fill folded into it happened before this (broker time)
+
+    def ledger(self, currency: str) -> Ledger:
+        ledger = Ledger(currency, self.cash)
+        ledger.fees_paid = self.fees_paid
+        ledger.positions = {p.symbol: p for p in self.positions}
+        ledger.set_cost_basis(self.cost)
+        return ledger
+
+    @classmethod
+    def of(cls, ledger: Ledger, before_ns: int) -> Anchor:
+        return cls(
+            cash=ledger.cash,
+            fees_paid=ledger.fees_paid,
+            positions=list(ledger.positions.values()),
+            cost=ledger.cost_basis(),
+            before_ns=before_ns,
+        )
+
+
+_encoder = msgspec.json.Encoder(decimal_format="string")
+_decoder = msgspec.json.Decoder(RetiredOrder)
+
+
+def encode_retired(retired: RetiredOrder) -> bytes:
+    return _encoder.encode(retired)
+
+
+def decode_retired(payload: bytes) -> RetiredOrder:
+    return _decoder.decode(payload)
+
+
+class Bloom:
+    """Ids that may have been retired: no false "no", about 1% false "maybe" at capacity.
+
+    Grows by rebuilding from every retired id (read from the store) when full,
+    which happens once per doubling.
+    """
+
+    HASHES = 7
+
+    def __init__(self, capacity: int = 1 << 16, bits: bytes | None = None, count: int = 0):
+        self.capacity = capacity
+        self.size = capacity * 10  # bits: 10 per id, 7 hashes: ~0.8% false positives
+        self.bits = bytearray(bits) if bits is not None else bytearray((self.size + 7) // 8)
+        self.count = count
+
+    def _positions(self, key: str) -> Iterable[int]:
+        digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
+        a = int.from_bytes(digest[:8], "little")
+        b = int.from_bytes(digest[8:], "little") | 1
+        size = self.size
+        return ((a + i * b) % size for i in range(self.HASHES))
+
+    def add(self, key: str) -> None:
+        bits = self.bits
+        for p in self._positions(key):
+            bits[p >> 3] |= 1 << (p & 7)
+        self.count += 1
+
+    def __contains__(self, key: str) -> bool:
+        bits = self.bits
+        return all(bits[p >> 3] & (1 << (p & 7)) for p in self._positions(key))
+
+    @property
+    def full(self) -> bool:
+        return self.count > self.capacity
+
+
+class BloomState(msgspec.Struct, array_like=True):
+    capacity: int
+    count: int
+    bits: bytes
+
+
+class Archive:
+    """The book's way to the retired orders: the filter here, the rows in the store.
+
+    `connect` gives it the store's `retired_order(client_id, broker_id)` and
+    `retired_ids()`; until then it answers no for every id.
+    """
+
+    def __init__(self, bloom: Bloom | None = None) -> None:
+        self.bloom = bloom or Bloom()
+        self._lookup: Callable[[str | None, str | None], bytes | None] | None = None
+        self._all_ids: Callable[[], Iterable[str]] | None = None
+
+    def connect(
+        self,
+        lookup: Callable[[str | None, str | None], bytes | None],
+        all_ids: Callable[[], Iterable[str]],
+    ) -> None:
+        self._lookup = lookup
+        self._all_ids = all_ids
+
+    def knows(self, client_order_id: str) -> bool:
+        """Whether the id belongs to a retired order (exact: a maybe is asked of the store)."""
+        return self.find(client_order_id, None) is not None
+
+    def find(self, client_order_id: str | None, broker_order_id: str | None) -> RetiredOrder | None:
+        if self._lookup is None:
+            return None
+        coid = client_order_id if client_order_id and "c:" + client_order_id in self.bloom else None
+        boid = broker_order_id if broker_order_id and "b:" + broker_order_id in self.bloom else None
+        if coid is None and boid is None:
+            return None
+        payload = self._lookup(coid, boid)
+        return decode_retired(payload) if payload is not None else None
+
+    def added(self, retired: Iterable[RetiredOrder]) -> None:
+        """Ids of orders just retired (their rows are being written with the checkpoint)."""
+        for r in retired:
+            self.bloom.add("c:" + r.order.client_order_id)
+            if r.order.broker_order_id:
+                self.bloom.add("b:" + r.order.broker_order_id)
+        if self.bloom.full and self._all_ids is not None:
+            grown = Bloom(self.bloom.capacity * 4)
+            for key in self._all_ids():
+                grown.add(key)
+            for r in retired:  # not in the store yet
+                grown.add("c:" + r.order.client_order_id)
+                if r.order.broker_order_id:
+                    grown.add("b:" + r.order.broker_order_id)
+            self.bloom = grown
+
+    def state(self) -> BloomState:
+        return BloomState(self.bloom.capacity, self.bloom.count, bytes(self.bloom.bits))
+
+    @classmethod
+    def of(cls, state: BloomState | None) -> Archive:
+        if state is None:
+            return cls()
+        return cls(Bloom(state.capacity, state.bits, state.count))
