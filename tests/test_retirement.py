@@ -24,7 +24,15 @@ from livegate.engine.order_book import OrderBook
 from livegate.engine.retirement import retire
 from livegate.journal.memory import MemoryStore
 from livegate.journal.sqlite import SQLiteStore
-from livegate.model import OrderReport, OrderRequest, OrderStatus, Side, TradeReport
+from livegate.model import (
+    AccountSnapshot,
+    OrderReport,
+    OrderRequest,
+    OrderStatus,
+    Side,
+    TradeReport,
+)
+from livegate.model.clock import Clock as RealClock
 from livegate.model.errors import DuplicateClientOrderIdError
 from livegate.model.events import JournalEvent, Received
 from livegate.model.orders import Order
@@ -133,7 +141,7 @@ def test_retiring_at_checkpoints_keeps_exactly_the_state_of_a_book_that_never_di
 # -- the gateway: retired orders are refused, counted once, booked when late ----------
 
 
-class Clock:
+class Clock(RealClock):
     """The gateway's clock, moved by the test (retention is a day and more)."""
 
     def __init__(self) -> None:
@@ -141,9 +149,6 @@ class Clock:
 
     def now_ns(self) -> int:
         return self.ns
-
-    def real_seconds(self, ns: int) -> float:
-        return ns / 1e9
 
 
 async def _trade_day(tmp_path: Path) -> None:
@@ -244,3 +249,69 @@ def test_the_archive_filter_grows_and_never_forgets(rounds: int) -> None:
     assert book.archive.bloom.capacity > 8
     assert all(book.lookup(coid) is not None for coid in ids)
     assert book.lookup("never") is None
+
+
+# -- what the day's caps and reconciliation see of orders out of memory ---------------
+
+
+async def _capped_day(tmp_path: Path) -> None:
+    """Three orders of a pilot stage's three a day, then a restart with all three out of
+    memory: the fourth is still refused, and reconciliation finds the books agree."""
+    from livegate.model.enums import RejectReason
+    from livegate.recon.reconciler import Reconciler
+    from livegate.risk.engine import RiskEngine
+    from livegate.risk.limits import RiskLimits
+    from livegate.risk.rollout import RolloutGuard, parse_plan
+
+    plan = parse_plan({"timezone": "Asia/Shanghai", "stages": {"pilot": {"max_orders_per_day": 3}}})
+    clock = Clock()
+    clock.ns = 1_764_554_400 * 10**9  # 2025-12-01 10:00 in Shanghai
+    config = GatewayConfig(heartbeat_interval=None, retain_hours=0.01)
+
+    def gateway_on():  # type: ignore[no-untyped-def]
+        from livegate.engine import Gateway
+        from livegate.journal import Journal
+
+        risk = RiskEngine(RiskLimits(), INSTRUMENTS, rollout=RolloutGuard(plan))
+        gateway = Gateway(
+            broker, Journal(SQLiteStore(tmp_path / "journal.sqlite")), INSTRUMENTS, config, risk
+        )
+        gateway.parts.clock = clock  # type: ignore[assignment]
+        return gateway
+
+    _, broker = scripted_gateway()
+    gateway = gateway_on()
+    await gateway.start()
+    for n in range(3):
+        coid, boid = f"o{n}", f"B-o{n}"
+        await gateway.submit_order(
+            OrderRequest(symbol="AAPL", side="BUY", quantity=10, price="20", client_order_id=coid)
+        )
+        trade = TradeReport(D(10), D(20), coid, boid, f"T{n}", "AAPL", Side.BUY, ts_ns=clock.ns)
+        broker.trades.append(trade)
+        broker.status[coid] = OrderReport(S.FILLED, coid, boid, cum_qty=D(10))
+        broker.push(trade)
+        broker.push(broker.status[coid])
+        await settle(gateway)
+    clock.ns += 3600 * 10**9  # an hour on, the same day in Shanghai
+    await gateway.stop()
+    assert gateway.book.orders == {}, "all three left memory at the stop's checkpoint"
+    broker.snapshot = AccountSnapshot(
+        "test", "USD", gateway.cash().balance, gateway.cash().balance,
+        tuple(gateway.positions()),
+    )  # fmt: skip
+
+    gateway = gateway_on()
+    await gateway.start()
+    assert gateway.book.orders == {}
+    refused = await gateway.submit_order(
+        OrderRequest(symbol="AAPL", side="BUY", quantity=10, price="20", client_order_id="o3")
+    )
+    assert refused.reject_reason is RejectReason.ROLLOUT_ORDERS, refused
+    result = await Reconciler(gateway).run(eod=True)
+    assert result.findings == [], result.findings
+    await gateway.stop()
+
+
+def test_orders_out_of_memory_still_count_for_the_day_and_reconcile(tmp_path: Path) -> None:
+    asyncio.run(_capped_day(tmp_path))

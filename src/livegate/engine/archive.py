@@ -124,6 +124,18 @@ class BloomState(msgspec.Struct, array_like=True):
     capacity: int
     count: int
     bits: bytes
+    # What retired orders used of their days, by quarter hour (UTC): the rollout's daily
+    # caps count them after a restart, in whatever time zone its day is.
+    usage: dict[int, Usage] = msgspec.field(default_factory=dict)
+
+
+class Usage(msgspec.Struct, array_like=True):
+    orders: int = 0  # sent (or tried), created in this quarter hour
+    traded: Decimal = Decimal(0)  # notional of fills executed in it
+
+
+USAGE_BUCKET_NS = 15 * 60 * 10**9  # every time zone's day starts on a quarter hour
+USAGE_KEPT_NS = 48 * 3600 * 10**9
 
 
 class Archive:
@@ -133,8 +145,9 @@ class Archive:
     `retired_ids()`; until then it answers no for every id.
     """
 
-    def __init__(self, bloom: Bloom | None = None) -> None:
+    def __init__(self, bloom: Bloom | None = None, usage: dict[int, Usage] | None = None) -> None:
         self.bloom = bloom or Bloom()
+        self.usage = usage if usage is not None else {}
         self._lookup: Callable[[str | None, str | None], bytes | None] | None = None
         self._all_ids: Callable[[], Iterable[str]] | None = None
 
@@ -176,11 +189,21 @@ class Archive:
                     grown.add("b:" + r.order.broker_order_id)
             self.bloom = grown
 
+    def used(self, at_ns: int, orders: int = 0, traded: Decimal = Decimal(0)) -> None:
+        """Count what a retired order (or fill) used, in the quarter hour of `at_ns`."""
+        bucket = self.usage.setdefault(at_ns - at_ns % USAGE_BUCKET_NS, Usage())
+        bucket.orders += orders
+        bucket.traded += traded
+
+    def prune_usage(self, now_ns: int) -> None:
+        self.usage = {t: u for t, u in self.usage.items() if t >= now_ns - USAGE_KEPT_NS}
+
     def state(self) -> BloomState:
-        return BloomState(self.bloom.capacity, self.bloom.count, bytes(self.bloom.bits))
+        bloom = self.bloom
+        return BloomState(bloom.capacity, bloom.count, bytes(bloom.bits), dict(self.usage))
 
     @classmethod
     def of(cls, state: BloomState | None) -> Archive:
         if state is None:
             return cls()
-        return cls(Bloom(state.capacity, state.bits, state.count))
+        return cls(Bloom(state.capacity, state.bits, state.count), state.usage)

@@ -16,7 +16,7 @@ from decimal import Decimal
 import msgspec
 
 from livegate.engine.anomalies import Anomalies
-from livegate.engine.archive import Anchor
+from livegate.engine.archive import Anchor, Archive
 from livegate.model.account import AccountSnapshot
 from livegate.model.decimals import ZERO
 from livegate.model.enums import OrderStatus
@@ -46,6 +46,7 @@ class FillAccounting:
     _multipliers: dict[str, Decimal]
     _last_fill_ns: dict[str, int]
     anchor: Anchor | None
+    archive: Archive | None
 
     def find(self, client_order_id: str | None, broker_order_id: str | None) -> Order | None:
         raise NotImplementedError  # the book's
@@ -56,8 +57,23 @@ class FillAccounting:
         return f"{order.client_order_id}\x1f{trade.dedup_key()}"
 
     def knows_fill(self, trade: TradeReport) -> bool:
-        order = self.find(trade.client_order_id, trade.broker_order_id)
-        return order is not None and self.fill_key(order, trade) in self.fill_keys
+        """Whether the fill is counted; asking changes nothing (an order out of memory is
+        answered from its archived keys, not brought back: a recovery sync asks about
+        every trade of the day)."""
+        order = self.held_order(trade.client_order_id, trade.broker_order_id)
+        if order is not None:
+            return self.fill_key(order, trade) in self.fill_keys
+        retired = (
+            self.archive.find(trade.client_order_id, trade.broker_order_id)
+            if self.archive
+            else None
+        )
+        if retired is None:
+            return False
+        return f"{retired.order.client_order_id}\x1f{trade.dedup_key()}" in retired.fill_keys
+
+    def held_order(self, client_order_id: str | None, broker_order_id: str | None) -> Order | None:
+        raise NotImplementedError  # the book's
 
     def _apply_trade(self, order: Order, trade: TradeReport, bound: bool) -> None:
         key = trade.dedup_key()

@@ -190,8 +190,13 @@ class Gateway(PartsAccess):
         self.journal.open()
         self.pipeline.rebuild()  # a retried start replays from scratch
         self.venues.at_start()  # stopped while fallen back to paper: start on paper
+        archive = self.book.archive
         self.risk.rebuild(
-            self.book.open_orders(), self.book.orders.values(), self.book.fills, self.clock.now_ns()
+            self.book.open_orders(),
+            self.book.orders.values(),
+            self.book.fills,
+            self.clock.now_ns(),
+            [(t, u.orders, u.traded) for t, u in archive.usage.items()] if archive else (),
         )
         await self.journal.start()
         try:

@@ -119,9 +119,8 @@ class OrderBook(FillAccounting, DiffRecords, HeldReports):
         self.anchor: Anchor | None = None  # the ledger the fills folded away made
 
     # -- lookups ---------------------------------------------------------
-    def find(self, client_order_id: str | None, broker_order_id: str | None) -> Order | None:
-        """The order, from memory or, if it was retired (engine/archive.py), brought back
-        into memory as it left: whatever happens to it next happens as if it never left."""
+    def held_order(self, client_order_id: str | None, broker_order_id: str | None) -> Order | None:
+        """The order if it is in memory."""
         if client_order_id:
             order = self.orders.get(client_order_id)
             if order is not None:
@@ -130,6 +129,14 @@ class OrderBook(FillAccounting, DiffRecords, HeldReports):
             coid = self.by_broker_id.get(broker_order_id)
             if coid is not None:
                 return self.orders.get(coid)
+        return None
+
+    def find(self, client_order_id: str | None, broker_order_id: str | None) -> Order | None:
+        """The order, from memory or, if it was retired (engine/archive.py), brought back
+        into memory as it left: whatever happens to it next happens as if it never left."""
+        order = self.held_order(client_order_id, broker_order_id)
+        if order is not None:
+            return order
         if self.archive is not None:
             retired = self.archive.find(client_order_id, broker_order_id)
             if retired is not None:

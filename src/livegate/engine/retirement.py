@@ -22,6 +22,7 @@ from livegate.journal.store import Retired
 from livegate.model.ledger import Ledger
 from livegate.model.orders import Order
 from livegate.model.reports import Fill
+from livegate.risk.rollout import counts_as_sent
 
 
 @dataclass
@@ -101,9 +102,16 @@ def retire(book: OrderBook, now_ns: int, retain_ns: int) -> Retirement:
             keys_of.setdefault(coid, []).append(key)
         else:
             kept_keys.add(key)
+    orders_of = book.orders
+    for f in fold:
+        if f.replaces is None:  # a real fill confirming an inferred one was counted then
+            owner = orders_of.get(f.client_order_id)
+            when = f.ts_ns or (owner.updated_ns if owner is not None else now_ns)
+            archive.used(when, traded=f.quantity * f.price * book._multiplier(f.symbol))
     paper = book.release.paper_orders
     for coid in leaving:
         order = book.orders[coid]
+        archive.used(order.created_ns, orders=int(counts_as_sent(order)))
         result.retired.append(
             RetiredOrder(
                 order=order,
@@ -117,6 +125,7 @@ def retire(book: OrderBook, now_ns: int, retain_ns: int) -> Retirement:
     book.fill_keys = kept_keys
     book.release.paper_orders = paper - leaving
     archive.added(result.retired)
+    archive.prune_usage(now_ns)
     return result
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from livegate.engine.archive import RetiredOrder
 from livegate.model.account import AccountSnapshot, CashBalance, Position
 from livegate.model.decimals import ZERO
 from livegate.model.diffs import DiffKind, Finding, Marker, Severity
@@ -35,6 +36,10 @@ class BrokerView:
     reports_account: bool = True
 
 
+def _nothing_retired(client_order_id: str | None, broker_order_id: str | None) -> None:
+    return None
+
+
 @dataclass
 class LocalView:
     orders: Sequence[OrderSnapshot]
@@ -42,6 +47,9 @@ class LocalView:
     positions: Sequence[Position]
     cash: CashBalance
     open_sell_qty: Mapping[str, Decimal]
+    # A finished order that left memory (engine/archive.py), by client or broker id:
+    # what the broker lists of it is ours, compared with what we hold of it.
+    recall: Callable[[str | None, str | None], RetiredOrder | None] = _nothing_retired
 
 
 def compare(local: LocalView, broker: BrokerView, tol: Tolerances) -> list[Finding]:
@@ -86,6 +94,9 @@ def _orders(local: LocalView, broker: BrokerView) -> Iterable[Finding]:
         ours = by_coid.get(report.client_order_id or "") or by_boid.get(
             report.broker_order_id or ""
         )
+        if ours is None:
+            retired = local.recall(report.client_order_id, report.broker_order_id)
+            ours = retired.order.snapshot() if retired is not None else None
         if ours is None:
             subject = report.broker_order_id or report.client_order_id or "?"
             what = " ".join(
@@ -163,8 +174,19 @@ def _trades(local: LocalView, broker: BrokerView) -> Iterable[Finding]:
         owner = by_broker_id.get(trade.broker_order_id or "") or trade.client_order_id or ""
         theirs_keys.add((owner, key))
         fill = ours.get((owner, key))
+        retired = None
         if fill is None:
-            mine = trade.client_order_id in ours_ids or trade.broker_order_id in ours_ids
+            retired = local.recall(trade.client_order_id, trade.broker_order_id)
+        if retired is not None:  # an order out of memory: its fills as it left
+            owner = retired.order.client_order_id
+            theirs_keys.add((owner, key))
+            fill = next((f for f in retired.fills if f.trade_id == key), None)
+        if fill is None:
+            mine = (
+                retired is not None
+                or trade.client_order_id in ours_ids
+                or trade.broker_order_id in ours_ids
+            )
             yield Finding(
                 K.TRADE,
                 M.MISSING_LOCAL,

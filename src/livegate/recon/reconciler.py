@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from livegate.broker.adapter import BrokerAdapter
+from livegate.engine.archive import RetiredOrder
 from livegate.engine.gateway import Gateway
 from livegate.engine.order_book import OrderBook
 from livegate.model.account import AccountSnapshot
@@ -385,10 +386,17 @@ def local_view(book: OrderBook, paper: bool, ledger: Ledger) -> LocalView:
             open_sells[order.symbol] = open_sells.get(order.symbol, ZERO) + order.leaves_qty
         elif order.price is not None:
             reserved += order.leaves_qty * order.price
+    archive = book.archive
+
+    def recall(client_order_id: str | None, broker_order_id: str | None) -> RetiredOrder | None:
+        retired = archive.find(client_order_id, broker_order_id) if archive else None
+        return retired if retired is not None and retired.paper is paper else None
+
     return LocalView(
         [o.snapshot() for o in orders],
         [f for f in book.fills if f.client_order_id in mine],
         [p for p in ledger.positions.values() if p.quantity != 0],
         ledger.balance(reserved),
         open_sells,
+        recall,
     )

@@ -98,12 +98,14 @@ class RiskEngine:
         day: Iterable[Order] = (),
         fills: Iterable[Fill] = (),
         now_ns: int | None = None,
+        retired: Iterable[tuple[int, int, Decimal]] = (),
     ) -> None:
-        """Open orders to follow; `day` and `fills` (all of them) for the rollout usage,
-        counted for the day `now_ns` falls on (the gateway's clock)."""
+        """Open orders to follow; `day` and `fills` (all those held) for the rollout usage,
+        counted for the day `now_ns` falls on (the gateway's clock); `retired`: what
+        orders out of memory used, as (quarter hour start, orders, notional)."""
         if self.rollout is not None:
             now = time.time_ns() if now_ns is None else now_ns
-            self.rollout.rebuild(day, fills, self._multiplier, now)
+            self.rollout.rebuild(day, fills, self._multiplier, now, retired)
         self._open.clear()
         self._open_qty.clear()
         self._open_value.clear()

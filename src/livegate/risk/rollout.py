@@ -204,10 +204,20 @@ class RolloutGuard:
             usage.traded += fill.quantity * fill.price * multiplier
 
     def rebuild(
-        self, orders: Iterable[Order], fills: Iterable[Fill], multiplier_of: Any, now_ns: int
+        self,
+        orders: Iterable[Order],
+        fills: Iterable[Fill],
+        multiplier_of: Any,
+        now_ns: int,
+        retired: Iterable[tuple[int, int, Decimal]] = (),
     ) -> None:
-        """Today's usage from the book, after a restart."""
+        """Today's usage from the book, after a restart: its orders and fills, and what
+        orders that left memory used (quarter hours: whole in any zone's day)."""
         usage = self.usage = Usage(self.today(now_ns))
+        for start_ns, orders_sent, traded in retired:
+            if self.today(start_ns) == usage.day:
+                usage.orders += orders_sent
+                usage.traded += traded
         for order in orders:
             if self.today(order.created_ns) == usage.day and counts_as_sent(order):
                 usage.orders += 1
