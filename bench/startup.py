@@ -1,25 +1,33 @@
-"""Start-up: rebuilding the book from a checkpoint and its tail, against a full replay.
+"""Start-up against history: a data folder of many trading days, as a gateway leaves it.
 
-    python bench/startup.py [--events 1000000 5000000] [--tail 10000]
+    python bench/startup.py [--events 1000000 5000000 20000000] [--per-day 25000]
+                            [--full-replay-up-to 5000000]
 
-For each size, a SQLite journal of that many events (orders of four events:
-intent, acknowledgement, fill, FILLED; finished, as most of a history is),
-then: a full replay (what every start did before checkpoints), a checkpoint
-of that book, and a start from the checkpoint plus `--tail` events after it.
-Prints seconds and the checkpoint's size; asserts nothing but that both
-starts build the same book.
+Each size is a SQLite journal of that many events, `--per-day` orders a day
+(four events each: intent, acknowledgement, fill, FILLED), with what the
+gateway does at each day's end-of-day reconciliation: a checkpoint that
+retires the orders finished more than a day ago (engine/archive.py). Then a
+start: the latest checkpoint and the events after it (here, the whole of the
+last day), timed, against a full replay of every event (what every start did
+before checkpoints; skipped above `--full-replay-up-to`, where it needs more
+memory than a desk's machine should). Prints seconds, the checkpoint's size
+and how many orders the start holds in memory; asserts that both starts agree
+on what they both hold.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
 
 from livegate.engine import book_state
+from livegate.engine.archive import RETAIN_HOURS, Archive
 from livegate.engine.order_book import OrderBook
+from livegate.engine.retirement import retire
 from livegate.journal.journal import Journal
 from livegate.journal.sqlite import SQLiteStore
 from livegate.model import OrderReport, OrderStatus, Side, TradeReport
@@ -28,81 +36,105 @@ from livegate.model.events import JournalEvent, Received
 from livegate.model.orders import OrderIntent
 
 D = Decimal
+DAY_NS = 24 * 3600 * 10**9
+START_NS = 1_764_547_200 * 10**9  # 2025-12-01 00:00 UTC
 
 
-def order_events(i: int) -> list[JournalEvent]:
+def order_events(i: int, at_ns: int) -> list[JournalEvent]:
     c, b = f"c{i}", f"b{i}"
+    intent = OrderIntent(
+        c, "a", "AAPL", Side.BUY, OrderType.LIMIT, D(100), D(10), TimeInForce.DAY, at_ns
+    )
     return [
-        OrderIntent(c, "a", "AAPL", Side.BUY, OrderType.LIMIT, D(100), D(10), TimeInForce.DAY, i),
-        Received(OrderReport(OrderStatus.SUBMITTED, c, b), i, "stream"),
-        Received(TradeReport(D(100), D(10), c, b, f"t{i}", "AAPL", Side.BUY), i, "stream"),
-        Received(OrderReport(OrderStatus.FILLED, c, b, cum_qty=D(100)), i, "stream"),
+        intent,
+        Received(OrderReport(OrderStatus.SUBMITTED, c, b, ts_ns=at_ns), at_ns, "stream"),
+        Received(TradeReport(D(100), D(10), c, b, f"t{i}", "AAPL", Side.BUY, ts_ns=at_ns), at_ns),
+        Received(OrderReport(OrderStatus.FILLED, c, b, cum_qty=D(100), ts_ns=at_ns), at_ns),
     ]
 
 
-def write_journal(path: Path, orders: int, start: int = 0) -> None:
-    journal = Journal(SQLiteStore(path, synchronous="NORMAL"))
+def build(path: Path, events: int, per_day: int) -> None:
+    """Trading days of `per_day` orders, each day closed by a retiring checkpoint."""
+    store = SQLiteStore(path, synchronous="NORMAL")
+    journal = Journal(store)
     journal.open()
-    chunk: list[JournalEvent] = []
-    for i in range(start, start + orders):
-        chunk += order_events(i)
-        if len(chunk) >= 20_000:
-            journal.write_now(chunk)
-            chunk = []
-    journal.write_now(chunk)
-    journal.store.close()
-
-
-def full_replay(journal: Journal) -> OrderBook:
     book = OrderBook()
-    for _, event in journal.replay():
-        book.apply(event)
-    return book
+    book.archive = Archive()
+    book.archive.connect(store.retired_order, store.retired_ids)
+    orders = events // 4
+    for day, first in enumerate(range(0, orders, per_day)):
+        day_start = START_NS + day * DAY_NS
+        chunk: list[JournalEvent] = []
+        for i in range(first, min(first + per_day, orders)):
+            chunk += order_events(i, day_start + 9 * 3600 * 10**9 + i)
+        journal.write_now(chunk)
+        for event in chunk:
+            book.apply(event)
+        if first + per_day < orders:  # the day's close; the last day is still trading
+            close = day_start + 17 * 3600 * 10**9
+            retirement = retire(book, close, int(RETAIN_HOURS * 3600e9))
+            state = book_state.encode(book_state.capture(book, journal.last_seq))
+            store.write_checkpoint(journal.last_seq, state, retirement.rows())
+    store.close()
 
 
-def from_checkpoint(journal: Journal) -> OrderBook:
-    loaded = book_state.load(journal.last_checkpoint(), journal.last_seq, None)
+def stop_checkpoint(path: Path, book: OrderBook, now_ns: int) -> None:
+    """What a clean stop writes: the book at the journal's end (retiring as always)."""
+    store = SQLiteStore(path, synchronous="NORMAL")
+    store.open()
+    book.archive = book.archive or Archive()
+    book.archive.connect(store.retired_order, store.retired_ids)
+    retirement = retire(book, now_ns, int(RETAIN_HOURS * 3600e9))
+    state = book_state.encode(book_state.capture(book, store.last_seq()))
+    store.write_checkpoint(store.last_seq(), state, retirement.rows())
+    store.close()
+
+
+def start(path: Path, from_checkpoint: bool) -> tuple[OrderBook, float, int]:
+    store = SQLiteStore(path, synchronous="NORMAL")
+    journal = Journal(store)
+    started = time.perf_counter()
+    journal.open()
+    payload = journal.last_checkpoint() if from_checkpoint else None
+    loaded = book_state.load(payload, journal.last_seq, None)
     for _, event in journal.replay(loaded.seq):
         loaded.book.apply(event)
-    return loaded.book
+    seconds = time.perf_counter() - started
+    store.close()
+    return loaded.book, seconds, len(payload or b"")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, nargs="+", default=[1_000_000, 5_000_000])
-    parser.add_argument("--tail", type=int, default=10_000)
+    parser.add_argument("--events", type=int, nargs="+", default=[1_000_000, 5_000_000, 20_000_000])
+    parser.add_argument("--per-day", type=int, default=25_000)
+    parser.add_argument("--full-replay-up-to", type=int, default=5_000_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for events in args.events:
             path = Path(tmp) / f"journal-{events}.sqlite"
-            history = (events - args.tail) // 4
-            write_journal(path, history)
-            journal = Journal(SQLiteStore(path, synchronous="NORMAL"))
-            journal.open()
             started = time.perf_counter()
-            book = full_replay(journal)
-            replay_s = time.perf_counter() - started
-            state = book_state.encode(book_state.capture(book, journal.last_seq))
-            journal.store.write_checkpoint(journal.last_seq, state)
-            del book
-            journal.store.close()
-            write_journal(path, args.tail // 4, start=history)
-            journal = Journal(SQLiteStore(path, synchronous="NORMAL"))
-            journal.open()
-            started = time.perf_counter()
-            book = from_checkpoint(journal)
-            checkpoint_s = time.perf_counter() - started
-            full = full_replay(journal)
-            assert book_state.encode(book_state.capture(book, 1)) == book_state.encode(
-                book_state.capture(full, 1)
+            build(path, events, args.per_day)
+            built = time.perf_counter() - started
+            days = events // 4 // args.per_day
+            crashed, crash_s, _ = start(path, from_checkpoint=True)
+            stop_checkpoint(path, crashed, START_NS + (days - 1) * DAY_NS + 17 * 3600 * 10**9)
+            book, clean_s, size = start(path, from_checkpoint=True)
+            line = (
+                f"{events:>11,} events, {days} days (built in {built:.0f} s): after a stop"
+                f" {clean_s:5.2f} s (checkpoint {size / 1e6:.0f} MB, {len(book.orders):,}"
+                f" orders held); after a crash {crash_s:5.2f} s (the last day replayed)"
             )
-            del book, full
-            journal.store.close()
-            print(
-                f"{journal.last_seq:>11,} events: full replay {replay_s:6.2f} s,"
-                f" checkpoint ({len(state) / 1e6:,.0f} MB) + {args.tail:,} events"
-                f" {checkpoint_s:6.2f} s ({replay_s / checkpoint_s:.1f}x)"
-            )
+            if events <= args.full_replay_up_to:
+                full, full_seconds, _ = start(path, from_checkpoint=False)
+                assert all(full.orders[c].status is o.status for c, o in book.orders.items())
+                assert full.ledger.positions == book.ledger.positions == crashed.ledger.positions
+                line += f"; full replay {full_seconds:6.2f} s ({len(full.orders):,} orders held)"
+                del full
+            del book, crashed
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"{line}; peak RSS so far {rss:,.0f} MB", flush=True)
+            path.unlink()
 
 
 if __name__ == "__main__":

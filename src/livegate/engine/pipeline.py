@@ -125,6 +125,12 @@ class Pipeline:
                 retirement.revert(book)
             return None
         self.checkpoint_seq = seq
+        if retirement is not None and retirement.retired:
+            gone = {r.order.client_order_id for r in retirement.retired}
+            self._acknowledged -= gone
+            self._counted_rejects -= gone
+            if self.parts.order_log is not None:
+                self.parts.order_log.forget(gone)
         return seq
 
     # -- the write-ahead path ----------------------------------------------------

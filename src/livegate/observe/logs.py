@@ -156,6 +156,12 @@ class OrderLog:
             line.inferred = fill.inferred
         self._add(line)
 
+    def forget(self, client_order_ids: set[str]) -> None:
+        """Orders that left the gateway's memory: their correlation ids go too (a late
+        line for one starts a correlation of its own)."""
+        for coid in client_order_ids:
+            self._correlation.pop(coid, None)
+
     # -- batching ------------------------------------------------------------------
     def _command(self, kind: str, client_order_id: str) -> str:
         """A new command for this order: its correlation id follows every later line."""
