@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import secrets
 import statistics
 import tempfile
@@ -26,7 +27,10 @@ from livegate.model.samples import demo_instruments
 from livegate.model.secret import Secret
 
 
-async def run(directory: Path, orders: int, in_flight: int) -> dict[str, float]:
+async def run(
+    directory: Path, orders: int, in_flight: int, config: GatewayConfig | None = None
+) -> dict[str, float]:
+    """`config`: the gateway's, over this bench's timing (bench/memory.py retires orders)."""
     key = f"lg_sim_{secrets.token_hex(8)}"
     sim = SimProcess(directory / "sim", key)
     sim.start()
@@ -35,7 +39,7 @@ async def run(directory: Path, orders: int, in_flight: int) -> dict[str, float]:
             SimAdapter("127.0.0.1", sim.port, Secret(key)),
             Journal(SQLiteStore(directory / "journal.sqlite")),
             demo_instruments(),
-            GatewayConfig(heartbeat_interval=1.0, place_timeout=30),
+            config or GatewayConfig(heartbeat_interval=1.0, place_timeout=30),
         )
         filled = 0
         done = asyncio.Event()
@@ -69,6 +73,7 @@ async def run(directory: Path, orders: int, in_flight: int) -> dict[str, float]:
         elapsed = time.perf_counter() - started
         gateway_cpu = time.process_time() - cpu
         stats = await sim.control("stats")
+        held = len(gateway.book.orders)
         await gateway.stop()
     finally:
         sim.stop()
@@ -76,6 +81,8 @@ async def run(directory: Path, orders: int, in_flight: int) -> dict[str, float]:
     return {
         "orders_per_s": orders / elapsed,
         "gateway_cpu_us_per_order": gateway_cpu / orders * 1e6,
+        "orders_held": held,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 

@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from livegate.broker.paper import PaperAdapter, PaperConfig
-from livegate.engine import Gateway
+from livegate.engine import Gateway, GatewayConfig
 from livegate.journal import Journal, SQLiteStore, Store
 from livegate.model import Fill, Instrument, InstrumentRegistry, OrderRequest
 from livegate.observe.logs import OrderLog
@@ -40,9 +40,10 @@ async def run(
     metrics: bool = False,
     logs: bool = False,
     store: Store | None = None,
+    config: GatewayConfig | None = None,
 ) -> dict[str, float]:
     """`store`: the journal's (default: SQLite in `directory`; bench/postgres.py passes
-    a PostgreSQL one)."""
+    a PostgreSQL one); `config`: the gateway's (bench/memory.py retires orders)."""
     paper = PaperAdapter(
         directory / "paper.sqlite",
         PaperConfig(initial_cash=D(10) ** 12, displayed_liquidity=D(10) ** 12),
@@ -54,6 +55,7 @@ async def run(
         paper,
         journal,
         instruments,
+        config,
         metrics=GatewayMetrics() if metrics else None,
         order_log=OrderLog("bench", "default", log_file) if log_file else None,
     )
@@ -117,6 +119,7 @@ async def run(
         "events_per_batch": stats.events / max(stats.batches, 1),
         "writer_busy": stats.write_seconds / elapsed,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "orders_held": len(gateway.book.orders),
     }
 
 

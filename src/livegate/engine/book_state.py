@@ -19,6 +19,7 @@ equal) for random histories with restarts in between.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -89,15 +90,20 @@ _encoder = msgspec.json.Encoder(decimal_format="string")
 _decoder = msgspec.json.Decoder(BookState)
 
 
-def capture(book: OrderBook, seq: int) -> BookState:
+def capture(book: OrderBook, seq: int, pending: Collection[str] = ()) -> BookState:
+    """The book at `seq`; `pending`: orders registered whose intents come after `seq`
+    (still in flight), left out: the events after the checkpoint bring them."""
     ledger = book.ledger
     release = book.release
+    orders = [o for o in book.orders.values() if o.client_order_id not in pending]
     return BookState(
         version=VERSION,
         seq=seq,
-        orders=list(book.orders.values()),
-        by_broker_id=dict(book.by_broker_id),
-        maybe_open=[o.client_order_id for o in book.open_orders()],
+        orders=orders,
+        by_broker_id={b: c for b, c in book.by_broker_id.items() if c not in pending},
+        maybe_open=[
+            o.client_order_id for o in book.open_orders() if o.client_order_id not in pending
+        ],
         attention=sorted(o.client_order_id for o in book.needing_attention()),
         fills=list(book.fills),
         fill_keys=sorted(book.fill_keys),
@@ -120,7 +126,7 @@ def capture(book: OrderBook, seq: int) -> BookState:
             release=release.release,
             evidence=list(release.evidence),
             venue=release.venue,
-            paper_orders=set(sorted(release.paper_orders)),
+            paper_orders=set(sorted(release.paper_orders.difference(pending))),
         ),
         diffs=list(book.diffs.values()),
         alerts=list(book.alerts),

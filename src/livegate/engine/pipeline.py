@@ -26,7 +26,7 @@ from livegate.engine.retirement import retire
 from livegate.model.enums import OrderStatus
 from livegate.model.events import Anomalies as AnomalyBatch
 from livegate.model.events import Anomaly, JournalEvent, Received
-from livegate.model.orders import Order, OrderSnapshot
+from livegate.model.orders import Order, OrderIntent, OrderSnapshot
 from livegate.model.reports import BrokerReport, ExecutionReport, Fill
 
 log = logging.getLogger("livegate.gateway")
@@ -48,7 +48,8 @@ class Pipeline:
         self.order_cbs: list[OrderCallback] = []
         self.trade_cbs: list[TradeCallback] = []
         self.exec_cbs: list[ExecCallback] = []
-        self._inbox: deque[tuple[asyncio.Future[None], JournalEvent]] = deque()
+        # (durable future, event, its journal seq), appended, not yet applied.
+        self._inbox: deque[tuple[asyncio.Future[None], JournalEvent, int]] = deque()
         self._last_batch: asyncio.Future[None] | None = None
         self._drain_soon = False  # a drain is scheduled for the loop's next turn
         self._anomalies: list[Anomaly] = []  # found while applying, journaled together
@@ -84,10 +85,8 @@ class Pipeline:
         """Store the book as a checkpoint, if `checkpoint_every` events passed since the last
         one (or `force`); the seq it covers, None when it wrote none.
 
-        Taken only where the book is exactly the journal's events so far and all of
-        them are durable: nothing journaled waits to be applied (an order registered
-        for idempotency is journaled in the same step, so it is never half there).
-        A busy moment is skipped; the next round tries again.
+        Taken at the position the book has applied (every event up to it durable),
+        whatever is still in flight after it, so a busy gateway checkpoints too.
         """
         journal = self.parts.journal
         every = self.parts.config.checkpoint_every
@@ -95,16 +94,21 @@ class Pipeline:
             return None
         if not force and journal.last_seq - self.checkpoint_seq < every:
             return None
-        for _ in range(5 if force else 1):
-            await self.settle()
-            if not self._inbox and journal.idle:
-                break
-        else:
-            return None
-        seq = journal.last_seq
+        if force:  # a stop or the day's end: wait for what is in flight, if it comes
+            for _ in range(5):
+                await self.settle()
+                if not self._inbox and journal.idle:
+                    break
+        seq = self._applied_seq()
         if seq <= self.checkpoint_seq:
             return None
         return self._checkpoint_now(seq)
+
+    def _applied_seq(self) -> int:
+        """The journal position the book is at: every event up to it applied (so durable),
+        none after it (an anomaly note appended in between changes nothing)."""
+        inbox = self._inbox
+        return inbox[0][2] - 1 if inbox else self.parts.journal.last_seq
 
     def _checkpoint_now(self, seq: int) -> int | None:
         """On the loop, with nothing in between: retire, encode, write (or put back)."""
@@ -113,7 +117,10 @@ class Pipeline:
         if book.archive is not None and config.retain_hours:
             retain_ns = int(config.retain_hours * 3600e9)
             retirement = retire(book, self.parts.clock.now_ns(), retain_ns)
-        payload = book_state.encode(book_state.capture(book, seq))
+        # Orders registered for idempotency whose intents wait in the inbox are not the
+        # book's yet as far as `seq` goes: the tail after it brings them.
+        pending = {e.client_order_id for _, e, _ in self._inbox if type(e) is OrderIntent}
+        payload = book_state.encode(book_state.capture(book, seq, pending))
         try:
             rows = retirement.rows() if retirement is not None else []
             written = self.parts.journal.write_checkpoint(seq, payload, rows)
@@ -148,8 +155,9 @@ class Pipeline:
 
     def record_nowait(self, event: JournalEvent) -> asyncio.Future[None]:
         """Journal an event; it is applied once durable, in journal order."""
-        future = self.parts.journal.append(event)
-        self._inbox.append((future, event))
+        journal = self.parts.journal
+        future = journal.append(event)
+        self._inbox.append((future, event, journal.last_seq))
         if future.done():
             if not self._drain_soon:
                 # Durable already (an inline journal): one drain for all that the
@@ -176,7 +184,7 @@ class Pipeline:
         inbox, apply, metrics = self._inbox, self.book.apply, self.parts.metrics
         checked: asyncio.Future[None] | None = None  # events of one batch share a future
         while inbox:
-            future, event = inbox[0]
+            future, event, _ = inbox[0]
             if future is not checked:
                 if not future.done():
                     break

@@ -72,6 +72,7 @@ class Journal:
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(event_type)
         self.stats = JournalStats()
         self._seq = 0
+        self._durable_seq = 0  # the last event stored (set by the writer thread)
         # Shared with the writer thread, under _lock: the batch being filled.
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -90,7 +91,7 @@ class Journal:
     # -- lifecycle -------------------------------------------------------
     def open(self) -> None:
         self.store.open()
-        self._seq = self.store.last_seq()
+        self._seq = self._durable_seq = self.store.last_seq()
 
     def replay(self, after_seq: int = 0) -> Iterator[tuple[int, Any]]:
         decode = self._decoder.decode
@@ -105,13 +106,12 @@ class Journal:
         return found[1] if found is not None else None
 
     def write_checkpoint(self, seq: int, state: bytes, retired: Sequence[Retired] = ()) -> bool:
-        """Store a checkpoint of the state at `seq`, now, on the caller's thread: only when
-        `seq` is the last event appended and every appended event is durable (the caller
-        waited for that and appended nothing since). False, and nothing stored, otherwise
-        or when the store keeps no checkpoints. Raises what the store raises; a checkpoint
+        """Store a checkpoint of the state at `seq`, now, on the caller's thread, if every
+        event up to `seq` is durable. False, and nothing stored, otherwise or when the
+        store keeps no checkpoints. Raises what the store raises; a checkpoint
         not written is a slower next start, never a reason to stop trading."""
         write = getattr(self.store, "write_checkpoint", None)
-        if write is None or self._failed is not None or seq != self._seq or not self.idle:
+        if write is None or self._failed is not None or seq > self._durable_seq:
             return False
         write(seq, state, retired)
         return True
@@ -134,6 +134,7 @@ class Journal:
             self._seq += len(events)
             payload = b"[" + b",".join(_encoder.encode(e) for e in events) + b"]"
             self.store.write_batch(Batch(first, len(events), payload))
+            self._durable_seq = self._seq
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -346,6 +347,7 @@ class Journal:
         except BaseException as exc:  # nothing of it is stored: fail it and all after
             self._fail(loop, exc)
             return False
+        self._durable_seq = batch.first_seq + batch.size - 1  # batches are stored in order
         stats = self.stats
         stats.events += batch.size
         stats.batches += 1
