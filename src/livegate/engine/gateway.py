@@ -27,12 +27,11 @@ import msgspec
 from livegate import __version__
 from livegate.broker.adapter import BrokerAdapter
 from livegate.engine.config import GatewayConfig
-from livegate.engine.health import HealthCheck
 from livegate.engine.hooks import MetricsHook, OrderLogHook
 from livegate.engine.order_book import OrderBook
 from livegate.engine.orders import OrderEntry
 from livegate.engine.parts import Parts
-from livegate.engine.parts_access import PartsAccess
+from livegate.engine.parts_access import ConnectionStatus, PartsAccess
 from livegate.engine.pipeline import ExecCallback, OrderCallback, Pipeline, TradeCallback
 from livegate.engine.recovery import Recovery
 from livegate.engine.release import ReleaseControls
@@ -61,7 +60,7 @@ from livegate.risk.limits import RiskLimits
 __all__ = ["Gateway", "GatewayConfig"]
 
 
-class Gateway(PartsAccess):
+class Gateway(PartsAccess, ConnectionStatus):
     def __init__(
         self,
         adapter: BrokerAdapter,
@@ -121,51 +120,6 @@ class Gateway(PartsAccess):
     def after_recover(self) -> list[Callable[[], Awaitable[None]]]:
         """Awaited after every recovery sync (reconciliation plugs in here)."""
         return self.recovery.after_recover
-
-    @property
-    def on_connection_state(self) -> list[Callable[[ConnectionState], None]]:
-        """Called with each new connection state (metrics, alerts, a status view)."""
-        return self.supervisor.on_connection_state
-
-    @property
-    def connection_state(self) -> ConnectionState:
-        return self.supervisor.connection_state
-
-    @property
-    def last_connect_error(self) -> BaseException | None:
-        return self.supervisor.last_connect_error
-
-    @property
-    def reconnects(self) -> int:
-        return self.supervisor.reconnects
-
-    @property
-    def disconnects(self) -> int:
-        return self.supervisor.disconnects
-
-    @property
-    def connected_ns(self) -> int:
-        """When the current broker session began."""
-        return self.supervisor.connected_ns
-
-    @property
-    def health(self) -> list[HealthCheck]:
-        """The start-up checks of the last start."""
-        return self.supervisor.health
-
-    @property
-    def heartbeat_rtt(self) -> float | None:
-        return self.supervisor.heartbeat_rtt
-
-    @property
-    def clock_skew(self) -> float | None:
-        """Broker clock minus ours, seconds."""
-        return self.supervisor.clock_skew
-
-    @property
-    def throttled(self) -> int:
-        """Requests the broker throttled at least once."""
-        return self.entry.throttled
 
     # -- subscriptions -----------------------------------------------------
     def on_order(self, callback: OrderCallback) -> OrderCallback:
@@ -429,12 +383,15 @@ class Gateway(PartsAccess):
         return order.snapshot()
 
     def orders(self, open_only: bool = False) -> list[OrderSnapshot]:
+        """Open orders and those finished within `retain_hours` (a day and more by default);
+        older ones left memory at a checkpoint: `order(id)` still finds them."""
         source: Iterable[Order] = (
             self.book.open_orders() if open_only else self.book.orders.values()
         )
         return [o.snapshot() for o in source]
 
     def trades(self) -> list[Fill]:
+        """The fills held: of the orders in memory, from the last `retain_hours` at least."""
         return list(self.book.fills)
 
     def external(self) -> list[BrokerReport]:
