@@ -19,7 +19,7 @@ it replays in full with an empty filter and never consults the store.
 
 from __future__ import annotations
 
-import hashlib
+import zlib
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
@@ -94,26 +94,34 @@ class Bloom:
 
     def __init__(self, capacity: int = 1 << 16, bits: bytes | None = None, count: int = 0):
         self.capacity = capacity
-        self.size = capacity * 10  # bits: 10 per id, 7 hashes: ~0.8% false positives
+        self.size = capacity * 10  # bits: 10 per id, 7 hashes: under 1% false positives
         self.bits = bytearray(bits) if bits is not None else bytearray((self.size + 7) // 8)
         self.count = count
 
-    def _positions(self, key: str) -> Iterable[int]:
-        digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
-        a = int.from_bytes(digest[:8], "little")
-        b = int.from_bytes(digest[8:], "little") | 1
-        size = self.size
-        return ((a + i * b) % size for i in range(self.HASHES))
+    def _start(self, key: str) -> tuple[int, int]:
+        """Double hashing from two CRC-32s (stable across processes, unlike hash(); in C,
+        so a check costs well under a microsecond: it runs for every new client id)."""
+        data = key.encode()
+        return zlib.crc32(data), zlib.crc32(data, 0x9E3779B9) | 1
 
     def add(self, key: str) -> None:
-        bits = self.bits
-        for p in self._positions(key):
+        a, h = self._start(key)
+        bits, size = self.bits, self.size
+        for i in range(self.HASHES):
+            p = (a + i * h) % size
             bits[p >> 3] |= 1 << (p & 7)
         self.count += 1
 
     def __contains__(self, key: str) -> bool:
-        bits = self.bits
-        return all(bits[p >> 3] & (1 << (p & 7)) for p in self._positions(key))
+        if not self.count:
+            return False
+        a, h = self._start(key)
+        bits, size = self.bits, self.size
+        for i in range(self.HASHES):
+            p = (a + i * h) % size
+            if not bits[p >> 3] & (1 << (p & 7)):
+                return False
+        return True
 
     @property
     def full(self) -> bool:
