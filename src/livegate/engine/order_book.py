@@ -146,8 +146,9 @@ class OrderBook(FillAccounting, DiffRecords, HeldReports):
     def lookup(self, client_order_id: str) -> Order | None:
         """The order by client id, from memory or the archive, changing nothing."""
         order = self.orders.get(client_order_id)
-        if order is None and self.archive is not None:
-            retired = self.archive.find(client_order_id, None)
+        archive = self.archive
+        if order is None and archive is not None and archive.bloom.count:  # (every new id)
+            retired = archive.find(client_order_id, None)
             order = retired.order if retired is not None else None
         return order
 
@@ -344,7 +345,14 @@ class OrderBook(FillAccounting, DiffRecords, HeldReports):
         boid = report.broker_order_id
         coid = report.client_order_id
         owner = self.by_broker_id.get(boid) if boid else None
-        if owner is None and boid and self.archive is not None and self.find(None, boid):
+        archive = self.archive
+        if (
+            owner is None
+            and boid
+            and archive is not None
+            and archive.bloom.count
+            and self.find(None, boid)
+        ):
             owner = self.by_broker_id.get(boid)  # a retired order's id: back in memory
         if owner is not None and coid and owner != coid:
             # Our broker id for one order, in a report naming another (or one we

@@ -157,7 +157,7 @@ class Pipeline:
         """Journal an event; it is applied once durable, in journal order."""
         journal = self.parts.journal
         future = journal.append(event)
-        self._inbox.append((future, event, journal.last_seq))
+        self._inbox.append((future, event, journal._seq))  # its seq (the property costs more)
         if future.done():
             if not self._drain_soon:
                 # Durable already (an inline journal): one drain for all that the
