@@ -138,6 +138,7 @@ class LivegateTrader(TraderGatewayBase):
         self._host: ServiceHost | None = None
         self._lock = threading.Lock()  # the delivery ledger, read from akquant's threads
         self._forwarded: dict[str, Decimal] = {}
+        self._since_ns = 0  # when the gateway of this host started
         self._ledger: list[UnifiedTrade] = []
         self._placing: set[str] = set()  # refusals of these are raised, not emitted
         self._marks: dict[str, Decimal] = {}  # the latest price of each symbol
@@ -155,6 +156,7 @@ class LivegateTrader(TraderGatewayBase):
             gateway.on_trade(self._filled)
             host.start()
             with self._lock:  # what earlier sessions filled was delivered to them
+                self._since_ns = gateway.clock.now_ns()
                 for order in gateway.book.orders.values():
                     self._forwarded[order.client_order_id] = order.filled_qty
             self._host = host
@@ -313,6 +315,13 @@ class LivegateTrader(TraderGatewayBase):
         if order is None:
             return
         with self._lock:
+            if fill.client_order_id not in self._forwarded and fill.replaces is None:
+                # An order not in memory when this host started (it had left for the
+                # archive): what it filled before this fill was delivered back then.
+                before = order.filled_qty - fill.quantity
+                self._forwarded[fill.client_order_id] = (
+                    before if order.created_ns < self._since_ns else Decimal(0)
+                )
             new = order.filled_qty - self._forwarded.get(fill.client_order_id, Decimal(0))
             if new <= 0:
                 return  # the real fill of an inferred one: delivered already
