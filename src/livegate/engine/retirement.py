@@ -40,14 +40,10 @@ class Retirement:
     def revert(self, book: OrderBook) -> None:
         """Put back what `retire` took out (the checkpoint carrying it was not written)."""
         if self._before:
-            (
-                book.orders,
-                book.by_broker_id,
-                book.fills,
-                book.fill_keys,
-                book.anchor,
-                book.release.paper_orders,
-            ) = self._before  # type: ignore[assignment]
+            orders, by_broker_id, fills, fill_keys, anchor, paper = self._before
+            book.orders, book.by_broker_id = orders, by_broker_id  # type: ignore[assignment]
+            book.fills, book.fill_keys = fills, fill_keys  # type: ignore[assignment]
+            book.anchor, book.release.paper_orders = anchor, paper  # type: ignore[assignment]
 
 
 def _finished(order: Order, cutoff_ns: int) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 
-from livegate.journal.store import Batch, Record, Retired, split_batch
+from livegate.journal.store import Batch, Record, Retired, retired_keys, split_batch
 
 
 class MemoryStore:
@@ -82,14 +82,11 @@ class MemoryStore:
             row = self.retired.get(self._retired_by_broker.get(broker_order_id, ""))
         return row.state if row is not None else None
 
-    def retired_ids(self) -> Iterator[str]:
-        for row in list(self.retired.values()):
-            yield "c:" + row.client_order_id
-            if row.broker_order_id:
-                yield "b:" + row.broker_order_id
-
     def last_checkpoint(self) -> tuple[int, bytes] | None:
         return self.checkpoint
+
+    def retired_ids(self) -> Iterator[str]:
+        return retired_keys([(r.client_order_id, r.broker_order_id) for r in self.retired.values()])
 
     def close(self) -> None:
         return None

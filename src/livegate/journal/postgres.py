@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from livegate.journal.lease import Lease, LeaseLostError
-from livegate.journal.store import Batch, Record, Retired, split_batch
+from livegate.journal.store import Batch, Record, Retired, retired_keys, retired_lookup, split_batch
 from livegate.model.errors import JournalError
 
 SCHEMA = """
@@ -199,21 +199,15 @@ class PostgresStore:
     def retired_order(
         self, client_order_id: str | None, broker_order_id: str | None
     ) -> bytes | None:
+        def fetch(column: str, value: str) -> bytes | None:
+            row = self.conn.execute(
+                f"SELECT state FROM livegate_retired WHERE account = %s AND {column} = %s",
+                (self.account, value),
+            ).fetchone()
+            return bytes(row[0]) if row is not None else None
+
         with self._lock:
-            row = None
-            if client_order_id:
-                row = self.conn.execute(
-                    "SELECT state FROM livegate_retired"
-                    " WHERE account = %s AND client_order_id = %s",
-                    (self.account, client_order_id),
-                ).fetchone()
-            if row is None and broker_order_id:
-                row = self.conn.execute(
-                    "SELECT state FROM livegate_retired"
-                    " WHERE account = %s AND broker_order_id = %s",
-                    (self.account, broker_order_id),
-                ).fetchone()
-        return bytes(row[0]) if row is not None else None
+            return retired_lookup(fetch, client_order_id, broker_order_id)
 
     def retired_ids(self) -> Iterator[str]:
         with self._lock:
@@ -221,10 +215,7 @@ class PostgresStore:
                 "SELECT client_order_id, broker_order_id FROM livegate_retired WHERE account = %s",
                 (self.account,),
             ).fetchall()
-        for coid, boid in rows:
-            yield "c:" + coid
-            if boid:
-                yield "b:" + boid
+        return retired_keys(rows)
 
     def close(self) -> None:
         with self._lock:

@@ -17,7 +17,7 @@ from pathlib import Path
 from livegate.journal.continuity import HighWaterMark, check_continuity, refuse_empty_file
 from livegate.journal.journal import decode_event
 from livegate.journal.lock import WriterLock
-from livegate.journal.store import Batch, Record, Retired
+from livegate.journal.store import Batch, Record, Retired, retired_keys, retired_lookup
 from livegate.model.errors import JournalError
 from livegate.model.events import JournalEvent
 
@@ -214,27 +214,21 @@ class SQLiteStore:
     def retired_order(
         self, client_order_id: str | None, broker_order_id: str | None
     ) -> bytes | None:
+        def fetch(column: str, value: str) -> bytes | None:
+            row = self.conn.execute(
+                f"SELECT state FROM retired WHERE {column} = ?", (value,)
+            ).fetchone()
+            return bytes(row[0]) if row is not None else None
+
         with self._lock:
-            row = None
-            if client_order_id:
-                row = self.conn.execute(
-                    "SELECT state FROM retired WHERE client_order_id = ?", (client_order_id,)
-                ).fetchone()
-            if row is None and broker_order_id:
-                row = self.conn.execute(
-                    "SELECT state FROM retired WHERE broker_order_id = ?", (broker_order_id,)
-                ).fetchone()
-        return bytes(row[0]) if row is not None else None
+            return retired_lookup(fetch, client_order_id, broker_order_id)
 
     def retired_ids(self) -> Iterator[str]:
         with self._lock:
             rows = self.conn.execute(
                 "SELECT client_order_id, broker_order_id FROM retired"
             ).fetchall()
-        for coid, boid in rows:
-            yield "c:" + coid
-            if boid:
-                yield "b:" + boid
+        return retired_keys(rows)
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
