@@ -161,3 +161,39 @@ def test_operator_commands_work_on_a_data_folder_whose_journal_is_in_postgresql(
     assert "trading state: HALTED" in shown.stdout and "pending: ACTIVE" in shown.stdout
     stopped = livegate("recon", "--dir", "svc")
     assert stopped.returncode == 2 and "PostgreSQL journal is written only" in stopped.stderr
+
+
+def test_checkpoints_and_retired_orders_are_kept_per_account_and_fenced_by_the_lease() -> None:
+    from livegate.journal.store import Retired
+
+    account = pg.new_account()
+    old = pg.held_lease(account, ttl=0.5)
+    store = pg.writer(account, old)
+    store.open()
+    store.write_batch(batch(1, "one"))
+    for seq in (1, 1, 2, 3):  # the same seq again replaces; the newest two are kept
+        rows = [Retired(f"c{seq}", f"b{seq}", b'{"seq": %d}' % seq)]
+        store.write_checkpoint(seq, b"state %d" % seq, rows)
+    assert store.last_checkpoint() == (3, b"state 3")
+    assert store.retired_order("c2", None) == b'{"seq": 2}'
+    assert store.retired_order(None, "b3") == b'{"seq": 3}'
+    assert store.retired_order("nope", "b1") == b'{"seq": 1}'  # by broker id when not by client
+    assert store.retired_order("nope", None) is None
+    assert sorted(store.retired_ids()) == ["b:b1", "b:b2", "b:b3", "c:c1", "c:c2", "c:c3"]
+    other = pg.reader(pg.new_account())
+    other.open()
+    assert other.last_checkpoint() is None and other.retired_order("c1", "b1") is None
+    time.sleep(0.6)  # the lease lapses and passes on: the old writer leaves no checkpoint
+    new = Lease(pg.dsn(), account, ttl=5.0)
+    new.connect()
+    assert new.try_acquire()
+    old._valid_until = time.monotonic() + 60  # its clock lies: only the epoch check is left
+    with pytest.raises(LeaseLostError):
+        store.write_checkpoint(4, b"state 4", [Retired("c4", None, b"{}")])
+    reader = pg.reader(account)
+    reader.open()
+    assert reader.last_checkpoint() == (3, b"state 3") and reader.retired_order("c4", None) is None
+    for handle in (store, other, reader):
+        handle.close()
+    old.close()
+    new.close()
