@@ -134,7 +134,7 @@ class BloomState(msgspec.Struct, array_like=True):
     bits: bytes
     # What retired orders used of their days, by quarter hour (UTC): the rollout's daily
     # caps count them after a restart, in whatever time zone its day is.
-    usage: dict[int, Usage] = msgspec.field(default_factory=dict)
+    usage: list[tuple[int, int, Decimal]] = msgspec.field(default_factory=list)
 
 
 class Usage(msgspec.Struct, array_like=True):
@@ -208,10 +208,12 @@ class Archive:
 
     def state(self) -> BloomState:
         bloom = self.bloom
-        return BloomState(bloom.capacity, bloom.count, bytes(bloom.bits), dict(self.usage))
+        usage = [(start, u.orders, u.traded) for start, u in sorted(self.usage.items())]
+        return BloomState(bloom.capacity, bloom.count, bytes(bloom.bits), usage)
 
     @classmethod
     def of(cls, state: BloomState | None) -> Archive:
         if state is None:
             return cls()
-        return cls(Bloom(state.capacity, state.bits, state.count), state.usage)
+        usage = {start: Usage(orders, traded) for start, orders, traded in state.usage}
+        return cls(Bloom(state.capacity, state.bits, state.count), usage)

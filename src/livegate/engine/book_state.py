@@ -59,8 +59,7 @@ class HeldReport(msgspec.Struct, array_like=True):
 
 
 class BookState(msgspec.Struct, kw_only=True):
-    """Everything `OrderBook.apply` builds. Sets are sorted, so two equal books encode
-    to equal bytes (what the tests compare)."""
+    """Everything `OrderBook.apply` builds, and what retirement keeps (archive.py)."""
 
     version: int
     seq: int  # the last journal event the state includes
@@ -86,7 +85,9 @@ class BookState(msgspec.Struct, kw_only=True):
     retired: BloomState | None = None  # the filter of retired ids (archive.py)
 
 
-_encoder = msgspec.json.Encoder(decimal_format="string")
+# Deterministic: sets and dict keys sorted, so two equal books encode to equal bytes
+# whatever order they were built in (what the tests compare).
+_encoder = msgspec.json.Encoder(decimal_format="string", order="deterministic")
 _decoder = msgspec.json.Decoder(BookState)
 
 
@@ -126,7 +127,7 @@ def capture(book: OrderBook, seq: int, pending: Collection[str] = ()) -> BookSta
             release=release.release,
             evidence=list(release.evidence),
             venue=release.venue,
-            paper_orders=set(sorted(release.paper_orders.difference(pending))),
+            paper_orders=release.paper_orders.difference(pending),
         ),
         diffs=list(book.diffs.values()),
         alerts=list(book.alerts),
