@@ -235,7 +235,7 @@ async def _replay(capture: Capture) -> ReplayResult:
         try:
             gateway, restarted = await _play(gateway, broker, store, instruments, config, line)
         except LivegateError as exc:
-            await gateway.stop()
+            await gateway.stop(checkpoint=False)
             raise _LineFailed(index) from exc
         restarts += restarted
     await _settle(gateway, broker)
@@ -250,7 +250,7 @@ async def _replay(capture: Capture) -> ReplayResult:
         external=gateway.external(),
         restarts=restarts,
     )
-    await gateway.stop()
+    await gateway.stop(checkpoint=False)  # its journal is thrown away
     for record in store.read_kind("anomalies"):
         if record.kind == "anomalies":
             batch = decode_event(record.payload)

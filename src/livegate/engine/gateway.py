@@ -238,7 +238,9 @@ class Gateway(PartsAccess, ConnectionStatus):
         supervisor.set_connection(ConnectionState.READY)
         supervisor.watch()
 
-    async def stop(self) -> None:
+    async def stop(self, checkpoint: bool = True) -> None:
+        """Stop, leaving a checkpoint for the next start (`checkpoint=False`: a journal
+        nobody starts from again, such as a replay's)."""
         self._running = False
         self.supervisor.set_connection(ConnectionState.DISCONNECTED)
         self.supervisor.stopping = True
@@ -252,7 +254,8 @@ class Gateway(PartsAccess, ConnectionStatus):
         await self.adapter.close()
         await self.supervisor.end_stream()
         await self.pipeline.settle()
-        await self.checkpoint()  # the next start reads this, not the day's events
+        if checkpoint:
+            await self.checkpoint()  # the next start reads this, not the day's events
         await self.journal.close()
         if self._observer_tick is not None:
             self._observer_tick.cancel()
