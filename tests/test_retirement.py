@@ -315,3 +315,16 @@ async def _capped_day(tmp_path: Path) -> None:
 
 def test_orders_out_of_memory_still_count_for_the_day_and_reconcile(tmp_path: Path) -> None:
     asyncio.run(_capped_day(tmp_path))
+
+
+def test_the_sqlite_archive_lists_every_retired_id_past_its_page_size(tmp_path: Path) -> None:
+    from livegate.journal.store import Retired
+
+    store = SQLiteStore(tmp_path / "journal.sqlite")
+    store.open()
+    rows = [Retired(f"c{n:06d}", f"b{n}" if n % 2 else None, b"{}") for n in range(25_001)]
+    store.write_checkpoint(0, b"{}", rows)
+    ids = list(store.retired_ids())
+    assert len(ids) == len(set(ids)) == 25_001 + 12_500
+    assert store.retired_order(None, "b24999") == b"{}" and store.retired_order("c000000", None)
+    store.close()

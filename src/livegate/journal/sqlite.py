@@ -224,11 +224,19 @@ class SQLiteStore:
             return retired_lookup(fetch, client_order_id, broker_order_id)
 
     def retired_ids(self) -> Iterator[str]:
-        with self._lock:
-            rows = self.conn.execute(
-                "SELECT client_order_id, broker_order_id FROM retired"
-            ).fetchall()
-        return retired_keys(rows)
+        """In pages: the filter grows from millions of rows, which need not all be held."""
+        after = ""
+        while True:
+            with self._lock:
+                rows = self.conn.execute(
+                    "SELECT client_order_id, broker_order_id FROM retired"
+                    " WHERE client_order_id > ? ORDER BY client_order_id LIMIT 10000",
+                    (after,),
+                ).fetchall()
+            if not rows:
+                return
+            yield from retired_keys(rows)
+            after = rows[-1][0]
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
