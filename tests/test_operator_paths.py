@@ -117,6 +117,9 @@ def test_bad_settings_are_refused_naming_the_key(tmp_path: Path) -> None:
         ("heartbeat_interval", "nan"),
         ("checkpoint_every", "-1"),
         ("checkpoint_every", "1.5"),
+        ("retain_hours", "-1"),
+        ("retain_hours", "nan"),
+        ("retain_hours", '"26"'),
     ):
         (tmp_path / "livegate.toml").write_text(
             '[profiles.paper]\nenvironment = "paper"\nbroker = "paper"\ndata_dir = "data"\n'
@@ -380,3 +383,15 @@ def test_the_fix_demo_as_the_readme_says_with_a_relative_folder(tmp_path: Path) 
     assert result.returncode == 0, result.stderr[-3000:]
     assert "both sides of every execution agree" in result.stdout
     assert (tmp_path / "livegate-demo").is_dir()  # the default, relative to where it ran
+
+
+def test_a_second_start_on_the_same_folder_says_it_began_from_the_stops_checkpoint(
+    tmp_path: Path,
+) -> None:
+    first = Service(tmp_path, "svc")
+    assert "state from all 0 journal events (no checkpoint yet)" in first.banner[1]
+    first.stop()
+    second = Service(tmp_path, "svc")
+    assert "state from the checkpoint at event" in second.banner[1], second.banner
+    assert "and 0 events after it" in second.banner[1]
+    second.stop()

@@ -155,7 +155,16 @@ def serve_command(
 
     def ready() -> None:
         where = service.metrics_url or "no metrics endpoint"
-        say(f"ready: account {gateway.config.account}, metrics at {where}; stop with Ctrl-C")
+        seq, replayed = gateway.pipeline.rebuilt_from
+        state = (
+            f"state from the checkpoint at event {seq:,} and {replayed:,} events after it"
+            if seq
+            else f"state from all {replayed:,} journal events (no checkpoint yet)"
+        )
+        say(
+            f"ready: account {gateway.config.account}, {state}, metrics at {where};"
+            " stop with Ctrl-C"
+        )
 
     lease = _take_lease(gateway, directory)
     try:

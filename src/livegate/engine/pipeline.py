@@ -56,6 +56,8 @@ class Pipeline:
         self._acknowledged: set[str] = set()  # for the round-trip metric only
         self._counted_rejects: set[str] = set()
         self.checkpoint_seq = 0  # the journal position of the latest checkpoint
+        # How the last start rebuilt the book: (checkpoint seq, 0 if none; events applied).
+        self.rebuilt_from = (0, 0)
         self.venue_mark = ""  # "paper" after a fallback: marks every report journaled
 
     def rebuild(self) -> None:
@@ -72,9 +74,12 @@ class Pipeline:
             book.archive.connect(store.retired_order, store.retired_ids)
         else:
             book.archive = None
+        replayed = 0
         for _, event in journal.replay(loaded.seq):
             book.apply(event)
+            replayed += 1
         self.checkpoint_seq = loaded.seq
+        self.rebuilt_from = (loaded.seq, replayed)
         book.on_change = self._on_change
         book.on_anomaly = self.anomaly
 
