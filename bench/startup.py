@@ -25,7 +25,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from livegate.engine import book_state
-from livegate.engine.archive import RETAIN_HOURS, Archive
+from livegate.engine.archive import Archive
+from livegate.engine.config import GatewayConfig
 from livegate.engine.order_book import OrderBook
 from livegate.engine.retirement import retire
 from livegate.journal.journal import Journal
@@ -38,6 +39,7 @@ from livegate.model.orders import OrderIntent
 D = Decimal
 DAY_NS = 24 * 3600 * 10**9
 START_NS = 1_764_547_200 * 10**9  # 2025-12-01 00:00 UTC
+RETAIN_NS = int(GatewayConfig().retain_hours * 3600e9)  # the gateway's default
 
 
 def order_events(i: int, at_ns: int) -> list[JournalEvent]:
@@ -72,7 +74,7 @@ def build(path: Path, events: int, per_day: int) -> None:
             book.apply(event)
         if first + per_day < orders:  # the day's close; the last day is still trading
             close = day_start + 17 * 3600 * 10**9
-            retirement = retire(book, close, int(RETAIN_HOURS * 3600e9))
+            retirement = retire(book, close, RETAIN_NS)
             state = book_state.encode(book_state.capture(book, journal.last_seq))
             store.write_checkpoint(journal.last_seq, state, retirement.rows())
     store.close()
@@ -84,7 +86,7 @@ def stop_checkpoint(path: Path, book: OrderBook, now_ns: int) -> None:
     store.open()
     book.archive = book.archive or Archive()
     book.archive.connect(store.retired_order, store.retired_ids)
-    retirement = retire(book, now_ns, int(RETAIN_HOURS * 3600e9))
+    retirement = retire(book, now_ns, RETAIN_NS)
     state = book_state.encode(book_state.capture(book, store.last_seq()))
     store.write_checkpoint(store.last_seq(), state, retirement.rows())
     store.close()

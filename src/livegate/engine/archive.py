@@ -26,14 +26,9 @@ from decimal import Decimal
 import msgspec
 
 from livegate.model.account import Position
-from livegate.model.ledger import Ledger
+from livegate.model.ledger import LedgerState
 from livegate.model.orders import Order
 from livegate.model.reports import Fill
-
-# At a checkpoint, finished orders untouched for this long leave memory: longer than
-# any trading day in any time zone, so today's orders (the rollout's daily counts,
-# reconciliation's fills of the day) are always in memory.
-RETAIN_HOURS = 26.0
 
 
 class RetiredOrder(msgspec.Struct, kw_only=True):
@@ -45,30 +40,15 @@ class RetiredOrder(msgspec.Struct, kw_only=True):
 
 class Anchor(msgspec.Struct, kw_only=True):
     """The ledger that the folded fills made: where a recount starts instead of the
-    baseline. Exact cost basis, as the ledger keeps it."""
+    baseline."""
 
-    cash: Decimal
-    fees_paid: Decimal
-    positions: list[Position]
-    cost: dict[str, Decimal]
+    state: LedgerState
     before_ns: int  # every fill folded into it happened before this (broker time)
 
-    def ledger(self, currency: str) -> Ledger:
-        ledger = Ledger(currency, self.cash)
-        ledger.fees_paid = self.fees_paid
-        ledger.positions = {p.symbol: p for p in self.positions}
-        ledger.set_cost_basis(self.cost)
-        return ledger
-
-    @classmethod
-    def of(cls, ledger: Ledger, before_ns: int) -> Anchor:
-        return cls(
-            cash=ledger.cash,
-            fees_paid=ledger.fees_paid,
-            positions=list(ledger.positions.values()),
-            cost=ledger.cost_basis(),
-            before_ns=before_ns,
-        )
+    def position(self, symbol: str) -> tuple[Position | None, Decimal | None]:
+        """A symbol's position here, with its exact cost."""
+        found = next((p for p in self.state.positions if p.symbol == symbol), None)
+        return found, self.state.cost.get(symbol)
 
 
 _encoder = msgspec.json.Encoder(decimal_format="string")
@@ -167,10 +147,6 @@ class Archive:
         self._lookup = lookup
         self._all_ids = all_ids
 
-    def knows(self, client_order_id: str) -> bool:
-        """Whether the id belongs to a retired order (exact: a maybe is asked of the store)."""
-        return self.find(client_order_id, None) is not None
-
     def find(self, client_order_id: str | None, broker_order_id: str | None) -> RetiredOrder | None:
         if self._lookup is None:
             return None
@@ -206,10 +182,13 @@ class Archive:
     def prune_usage(self, now_ns: int) -> None:
         self.usage = {t: u for t, u in self.usage.items() if t >= now_ns - USAGE_KEPT_NS}
 
+    def usage_rows(self) -> list[tuple[int, int, Decimal]]:
+        """What retired orders used: (quarter hour start, orders, notional), oldest first."""
+        return [(start, u.orders, u.traded) for start, u in sorted(self.usage.items())]
+
     def state(self) -> BloomState:
         bloom = self.bloom
-        usage = [(start, u.orders, u.traded) for start, u in sorted(self.usage.items())]
-        return BloomState(bloom.capacity, bloom.count, bytes(bloom.bits), usage)
+        return BloomState(bloom.capacity, bloom.count, bytes(bloom.bits), self.usage_rows())
 
     @classmethod
     def of(cls, state: BloomState | None) -> Archive:

@@ -28,12 +28,12 @@ import msgspec
 from livegate.engine.archive import Anchor, Archive, BloomState
 from livegate.engine.order_book import OrderBook
 from livegate.engine.release_state import ReleaseState
-from livegate.model.account import AccountSnapshot, Position
+from livegate.model.account import AccountSnapshot
 from livegate.model.diffs import Diff
 from livegate.model.enums import TradingState
 from livegate.model.events import AlertChanged
 from livegate.model.instrument import InstrumentRegistry
-from livegate.model.ledger import Ledger
+from livegate.model.ledger import Ledger, LedgerState
 from livegate.model.orders import Order
 from livegate.model.reports import BrokerReport, Fill
 
@@ -41,15 +41,7 @@ log = logging.getLogger("livegate.checkpoint")
 
 # Raised whenever what a checkpoint holds changes meaning: an older one is then
 # ignored (full replay) rather than misread.
-VERSION = 2
-
-
-class LedgerState(msgspec.Struct, kw_only=True):
-    currency: str
-    cash: Decimal
-    fees_paid: Decimal
-    positions: list[Position]
-    cost: dict[str, Decimal]
+VERSION = 3
 
 
 class HeldReport(msgspec.Struct, array_like=True):
@@ -94,7 +86,6 @@ _decoder = msgspec.json.Decoder(BookState)
 def capture(book: OrderBook, seq: int, pending: Collection[str] = ()) -> BookState:
     """The book at `seq`; `pending`: orders registered whose intents come after `seq`
     (still in flight), left out: the events after the checkpoint bring them."""
-    ledger = book.ledger
     release = book.release
     orders = [o for o in book.orders.values() if o.client_order_id not in pending]
     return BookState(
@@ -108,13 +99,7 @@ def capture(book: OrderBook, seq: int, pending: Collection[str] = ()) -> BookSta
         attention=sorted(o.client_order_id for o in book.needing_attention()),
         fills=list(book.fills),
         fill_keys=sorted(book.fill_keys),
-        ledger=LedgerState(
-            currency=ledger.currency,
-            cash=ledger.cash,
-            fees_paid=ledger.fees_paid,
-            positions=list(ledger.positions.values()),
-            cost=ledger.cost_basis(),
-        ),
+        ledger=book.ledger.state(),
         baseline=book.baseline,
         held={key: [HeldReport(*entry) for entry in entries] for key, entries in book.held.items()},
         external=dict(book.external),
@@ -156,10 +141,7 @@ def restore(state: BookState, instruments: InstrumentRegistry | None) -> OrderBo
     book.attention = set(state.attention)
     book.fills = state.fills
     book.fill_keys = set(state.fill_keys)
-    ledger = book.ledger = Ledger(state.ledger.currency, state.ledger.cash)
-    ledger.fees_paid = state.ledger.fees_paid
-    ledger.positions = {p.symbol: p for p in state.ledger.positions}
-    ledger.set_cost_basis(state.ledger.cost)
+    book.ledger = Ledger.from_state(state.ledger)
     book.baseline = state.baseline
     book.held = {
         key: [(h.report, h.received_ns, h.source) for h in entries]

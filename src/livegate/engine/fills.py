@@ -29,6 +29,14 @@ from livegate.model.reports import Fill, TradeReport
 
 S = OrderStatus
 _ONE = Decimal(1)
+_KEY_SEP = "\x1f"
+
+
+def order_of_fill_key(key: str) -> str:
+    """The client id a fill key (`FillAccounting.fill_key`) belongs to."""
+    return key.partition(_KEY_SEP)[0]
+
+
 EARLY = frozenset({S.NEW, S.UNKNOWN, S.SUBMITTED})  # not yet working at the broker
 
 
@@ -54,7 +62,7 @@ class FillAccounting:
     def fill_key(self, order: Order, trade: TradeReport) -> str:
         """A fill's identity: the broker's trade id within its order. Both sides of a
         self-cross carry the exchange's one trade id, and both are real fills."""
-        return f"{order.client_order_id}\x1f{trade.dedup_key()}"
+        return f"{order.client_order_id}{_KEY_SEP}{trade.dedup_key()}"
 
     def knows_fill(self, trade: TradeReport) -> bool:
         """Whether the fill is counted; asking changes nothing (an order out of memory is
@@ -70,7 +78,7 @@ class FillAccounting:
         )
         if retired is None:
             return False
-        return f"{retired.order.client_order_id}\x1f{trade.dedup_key()}" in retired.fill_keys
+        return self.fill_key(retired.order, trade) in retired.fill_keys
 
     def held_order(self, client_order_id: str | None, broker_order_id: str | None) -> Order | None:
         raise NotImplementedError  # the book's
@@ -187,8 +195,7 @@ class FillAccounting:
         made, archive.py) and its fills in the broker's time order."""
         start, cost = None, None
         if self.anchor is not None:
-            start = next((p for p in self.anchor.positions if p.symbol == symbol), None)
-            cost = self.anchor.cost.get(symbol)
+            start, cost = self.anchor.position(symbol)
         elif self.baseline is not None:
             start = next((p for p in self.baseline.positions if p.symbol == symbol), None)
         multiplier = self._multiplier(symbol)
@@ -201,7 +208,7 @@ class FillAccounting:
         """Recompute positions and cash from the baseline (or the anchor) and every fill
         held (rare path)."""
         if self.anchor is not None:
-            ledger = self.anchor.ledger(self.ledger.currency)
+            ledger = Ledger.from_state(self.anchor.state)
         else:
             ledger = Ledger.from_snapshot(self.baseline) if self.baseline else Ledger()
         for fill in sorted(self.fills, key=_execution_order):

@@ -150,7 +150,7 @@ class Gateway(PartsAccess, ConnectionStatus):
             self.book.orders.values(),
             self.book.fills,
             self.clock.now_ns(),
-            [(t, u.orders, u.traded) for t, u in archive.usage.items()] if archive else (),
+            archive.usage_rows() if archive else (),
         )
         await self.journal.start()
         try:

@@ -68,12 +68,8 @@ class Pipeline:
             journal.last_checkpoint(), journal.last_seq, self.parts.instruments
         )
         book = self.book = loaded.book
-        if journal.keeps_archive:
-            book.archive = book.archive or Archive()
-            store = journal.store
-            book.archive.connect(store.retired_order, store.retired_ids)
-        else:
-            book.archive = None
+        book.archive = book.archive or Archive()
+        book.archive.connect(journal.store.retired_order, journal.store.retired_ids)
         replayed = 0
         for _, event in journal.replay(loaded.seq):
             book.apply(event)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from livegate.engine.archive import Anchor, RetiredOrder, encode_retired
+from livegate.engine.fills import order_of_fill_key
 from livegate.engine.order_book import OrderBook
 from livegate.journal.store import Retired
 from livegate.model.ledger import Ledger
@@ -98,7 +99,7 @@ def retire(book: OrderBook, now_ns: int, retain_ns: int) -> Retirement:
     keys_of: dict[str, list[str]] = {}
     kept_keys = set()
     for key in book.fill_keys:
-        coid = key.partition("\x1f")[0]
+        coid = order_of_fill_key(key)
         if coid in leaving:
             keys_of.setdefault(coid, []).append(key)
         else:
@@ -133,11 +134,11 @@ def retire(book: OrderBook, now_ns: int, retain_ns: int) -> Retirement:
 def _folded(book: OrderBook, fold: list[Fill], cutoff: int) -> Anchor:
     """The anchor with `fold` applied in the broker's time order."""
     if book.anchor is not None:
-        ledger = book.anchor.ledger(book.ledger.currency)
+        ledger = Ledger.from_state(book.anchor.state)
         before = max(book.anchor.before_ns, cutoff)
     else:
         ledger = Ledger.from_snapshot(book.baseline) if book.baseline else Ledger()
         before = cutoff
     for f in sorted(fold, key=lambda f: f.ts_ns):
         ledger.apply_fill(f.symbol, f.side, f.quantity, f.price, f.fee, book._multiplier(f.symbol))
-    return Anchor.of(ledger, before)
+    return Anchor(state=ledger.state(), before_ns=before)

@@ -99,27 +99,19 @@ class Journal:
             yield record.seq, decode(record.payload)
 
     def last_checkpoint(self) -> bytes | None:
-        """The newest checkpoint's state (engine/book_state.py), None when there is none or
-        the store keeps none (a store written before checkpoints, or one of another kind)."""
-        read = getattr(self.store, "last_checkpoint", None)
-        found = read() if read is not None else None
+        """The newest checkpoint's state (engine/book_state.py), None when there is none."""
+        found = self.store.last_checkpoint()
         return found[1] if found is not None else None
 
     def write_checkpoint(self, seq: int, state: bytes, retired: Sequence[Retired] = ()) -> bool:
         """Store a checkpoint of the state at `seq`, now, on the caller's thread, if every
-        event up to `seq` is durable. False, and nothing stored, otherwise or when the
-        store keeps no checkpoints. Raises what the store raises; a checkpoint
-        not written is a slower next start, never a reason to stop trading."""
-        write = getattr(self.store, "write_checkpoint", None)
-        if write is None or self._failed is not None or seq > self._durable_seq:
+        event up to `seq` is durable; False, and nothing stored, otherwise. Raises what the
+        store raises; a checkpoint not written is a slower next start, never a reason to
+        stop trading."""
+        if self._failed is not None or seq > self._durable_seq:
             return False
-        write(seq, state, retired)
+        self.store.write_checkpoint(seq, state, retired)
         return True
-
-    @property
-    def keeps_archive(self) -> bool:
-        """Whether the store can keep finished orders out of memory (engine/archive.py)."""
-        return hasattr(self.store, "retired_order")
 
     def write_now(self, events: Sequence[msgspec.Struct]) -> None:
         """Append and make durable synchronously, for use with no event loop running.

@@ -10,9 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
+import msgspec
+
 from livegate.model.account import AccountSnapshot, CashBalance, Position
 from livegate.model.decimals import ZERO
 from livegate.model.enums import Side
+
+
+class LedgerState(msgspec.Struct, kw_only=True):
+    """A ledger as data: what a checkpoint keeps of it."""
+
+    currency: str
+    cash: Decimal
+    fees_paid: Decimal
+    positions: list[Position]
+    cost: dict[str, Decimal]  # exact: quantity * average price
 
 
 class Ledger:
@@ -108,13 +120,24 @@ class Ledger:
         self.positions[symbol] = Position(symbol, quantity, avg_price, realized)
         self._cost[symbol] = quantity * avg_price
 
-    def cost_basis(self) -> dict[str, Decimal]:
-        """Each symbol's exact signed cost (quantity * average price), for a checkpoint."""
-        return dict(self._cost)
+    def state(self) -> LedgerState:
+        """Everything the ledger holds, exact cost basis included (for a checkpoint)."""
+        return LedgerState(
+            currency=self.currency,
+            cash=self.cash,
+            fees_paid=self.fees_paid,
+            positions=list(self.positions.values()),
+            cost=dict(self._cost),
+        )
 
-    def set_cost_basis(self, cost: dict[str, Decimal]) -> None:
-        """Restore what `cost_basis` gave: the average is derived from it, never stored."""
-        self._cost = dict(cost)
+    @classmethod
+    def from_state(cls, state: LedgerState) -> Ledger:
+        """The ledger `state()` gave: the average is derived from the cost, never stored."""
+        ledger = cls(state.currency, state.cash)
+        ledger.fees_paid = state.fees_paid
+        ledger.positions = {p.symbol: p for p in state.positions}
+        ledger._cost = dict(state.cost)
+        return ledger
 
     def position(self, symbol: str) -> Position:
         return self.positions.get(symbol) or Position(symbol, ZERO, ZERO)
