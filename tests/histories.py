@@ -8,6 +8,8 @@ from decimal import Decimal
 from hypothesis import strategies as st
 
 from livegate.model import BrokerReport, OrderReport, OrderStatus, Side, TradeReport
+from livegate.model.enums import OrderType, TimeInForce
+from livegate.model.orders import OrderIntent
 
 D = Decimal
 S = OrderStatus
@@ -20,6 +22,14 @@ class History:
     reports: tuple[BrokerReport, ...]  # in the order the broker produced them
     fills: tuple[Decimal, ...]
     final: OrderStatus
+
+
+def intent_of(h: History, ts_ns: int = 0) -> OrderIntent:
+    """The journaled intent of a history's order (a limit buy of its quantity)."""
+    return OrderIntent(
+        h.coid, "a", "AAPL", Side.BUY, OrderType.LIMIT, h.quantity, D("20.00"), TimeInForce.DAY,
+        ts_ns,
+    )  # fmt: skip
 
 
 @st.composite

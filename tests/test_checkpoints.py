@@ -18,7 +18,7 @@ from livegate.journal.memory import MemoryStore
 from livegate.journal.sqlite import SQLiteStore
 from livegate.model import BrokerReport, OrderReport, OrderRequest, OrderStatus, Side, TradeReport
 from livegate.model.account import AccountSnapshot, Position
-from livegate.model.enums import OrderType, TimeInForce, TradingState
+from livegate.model.enums import TradingState
 from livegate.model.events import (
     AccountBaseline,
     AlertChanged,
@@ -29,18 +29,11 @@ from livegate.model.events import (
     SubmitUnknown,
     TradingStateChanged,
 )
-from livegate.model.orders import OrderIntent
 
 from .helpers import INSTRUMENTS, scripted_gateway, settle
-from .histories import History, histories, messy_delivery
+from .histories import History, histories, intent_of, messy_delivery
 
 D = Decimal
-
-
-def _intent(h: History) -> OrderIntent:
-    return OrderIntent(
-        h.coid, "a", "AAPL", Side.BUY, OrderType.LIMIT, h.quantity, D("20.00"), TimeInForce.DAY, 1
-    )
 
 
 @st.composite
@@ -58,7 +51,7 @@ def journals(draw: st.DrawFn) -> list[JournalEvent]:
             AccountSnapshot("a", "USD", D("100000"), D("100000"), (Position("MSFT", D(5), D(3)),))
         )
     ]
-    events += [_intent(h) for h in hs]
+    events += [intent_of(h, 1) for h in hs]
     events += [Received(r, n + 1, "stream") for n, r in enumerate(reports)]
     extras: list[JournalEvent] = [
         TradingStateChanged(TradingState.REDUCING, "ops", "test", 5, "cmd-1"),
@@ -68,7 +61,7 @@ def journals(draw: st.DrawFn) -> list[JournalEvent]:
     extras += [CancelRequested(h.coid, 8) for h in hs[:2]]
     extras += [SubmitUnknown(h.coid, "lost", 9) for h in hs[-1:]]
     unknown = History("u1", D(10), (), (), OrderStatus.NEW)
-    events.insert(1, _intent(unknown))
+    events.insert(1, intent_of(unknown, 1))
     for extra in extras:
         events.insert(draw(st.integers(1, len(events))), extra)
     # Reports first, intents after: held, then released when the intent comes.

@@ -13,25 +13,16 @@ from livegate.model import (
     BrokerReport,
     ExecutionReport,
     Fill,
-    OrderIntent,
     OrderRequest,
     OrderSnapshot,
-    Side,
     TradeReport,
 )
-from livegate.model.enums import OrderType, TimeInForce
 from livegate.model.events import FillInferred, Received
 
 from .helpers import INSTRUMENTS, scripted_gateway, settle
-from .histories import History, histories, messy_delivery
+from .histories import History, histories, intent_of, messy_delivery
 
 D = Decimal
-
-
-def _intent(h: History) -> OrderIntent:
-    return OrderIntent(
-        h.coid, "a", "AAPL", Side.BUY, OrderType.LIMIT, h.quantity, D("20.00"), TimeInForce.DAY, 0
-    )
 
 
 def _final(book: OrderBook) -> dict[str, tuple[str, Decimal, Decimal]]:
@@ -43,7 +34,7 @@ def _final(book: OrderBook) -> dict[str, tuple[str, Decimal, Decimal]]:
 def _run_book(hs: list[History], delivery: list[BrokerReport]) -> OrderBook:
     book = OrderBook(INSTRUMENTS)
     for h in hs:
-        book.apply(_intent(h))
+        book.apply(intent_of(h))
     for report in delivery:
         book.apply(Received(report, 0))
     return book
@@ -212,7 +203,7 @@ def test_the_open_orders_index_is_exactly_the_open_orders_after_every_event(
     of any delivery it lists exactly the open orders, oldest first."""
     book = OrderBook(INSTRUMENTS)
     delivery = data.draw(messy_delivery([r for h in hs for r in h.reports]))
-    events = [_intent(h) for h in hs] + [Received(r, 0) for r in delivery]
+    events = [intent_of(h) for h in hs] + [Received(r, 0) for r in delivery]
     order = data.draw(st.permutations(range(len(events))))
     for index in order:  # intents may even come after their reports (held, then applied)
         book.apply(events[index])
