@@ -171,3 +171,33 @@ def test_sigterm_while_trading_delivers_every_journaled_fill_once(tmp_path: Path
     journaled = Counter(f.trade_id for f in book.fills)
     assert len(journaled) >= 600
     assert delivered == journaled  # nothing lost, nothing twice
+
+
+def test_status_shows_a_trading_state_change_as_soon_as_it_is_applied(tmp_path: Path) -> None:
+    """An operator's `safe-stop` answers "applied", then `livegate status` is read: it must
+    not show the state from before (the periodic write is an hour away here)."""
+    import asyncio
+
+    from livegate.engine import Gateway
+    from livegate.ops.service import GatewayService, ServiceConfig
+    from tests.helpers import paper_gateway
+
+    seen: list[tuple[str, str]] = []
+
+    async def main() -> None:
+        gateway, _ = paper_gateway(tmp_path)
+        config = ServiceConfig(tmp_path, metrics_port=None, status_interval=3600)
+        service = GatewayService(gateway, config)
+
+        async def operate(g: Gateway) -> None:
+            for state in ("HALTED", "REDUCING", "ACTIVE"):
+                await g.set_trading_state(state, "ops", "drill")
+                seen.append((state, read_status(tmp_path)["trading_state"]))  # type: ignore[index]
+            await g.safe_stop("ops", "drill")
+            seen.append(("HALTED", read_status(tmp_path)["trading_state"]))  # type: ignore[index]
+            service.request_stop()
+
+        await asyncio.wait_for(service.run(operate), 30)
+
+    asyncio.run(main())
+    assert seen == [(want, want) for want, _ in seen] and len(seen) == 4

@@ -319,6 +319,11 @@ class Gateway(PartsAccess, ConnectionStatus):
     def trading_state(self) -> TradingState:
         return self.book.trading_state
 
+    @property
+    def on_control(self) -> list[Callable[[JournalEvent], object]]:
+        """Called with each trading state or release change once applied (a status view)."""
+        return self.pipeline.control_cbs
+
     async def set_trading_state(self, state: TradingState | str, who: str, why: str) -> None:
         """ACTIVE, REDUCING (only orders that reduce a position) or HALTED (no new orders).
 

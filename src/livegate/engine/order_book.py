@@ -79,6 +79,10 @@ def _ignore_anomaly(kind: str, client_order_id: str | None, detail: str) -> None
     return None
 
 
+def _ignore_control(event: JournalEvent) -> None:
+    return None
+
+
 class OrderBook(FillAccounting, DiffRecords, HeldReports):
     def __init__(
         self,
@@ -89,6 +93,8 @@ class OrderBook(FillAccounting, DiffRecords, HeldReports):
         self.instruments = instruments
         self.on_change = on_change
         self.on_anomaly = on_anomaly
+        # A trading state or release change applied: a status view refreshes at once.
+        self.on_control: Callable[[JournalEvent], None] = _ignore_control
         self.orders: dict[str, Order] = {}
         self.by_broker_id: dict[str, str] = {}
         self.fills: list[Fill] = []
@@ -266,11 +272,13 @@ class OrderBook(FillAccounting, DiffRecords, HeldReports):
                 command_id = self.release.apply(event)
                 if command_id:
                     self.applied_commands.add(command_id)
+                self.on_control(event)
             elif isinstance(event, TradingStateChanged):
                 self.trading_state = event.state
                 self.release.trading_state(event)
                 if event.command_id:
                     self.applied_commands.add(event.command_id)
+                self.on_control(event)
             elif isinstance(event, FillInferred):
                 self._infer_fill(event)
             elif isinstance(event, SubmitResent):

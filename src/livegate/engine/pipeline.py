@@ -48,6 +48,7 @@ class Pipeline:
         self.order_cbs: list[OrderCallback] = []
         self.trade_cbs: list[TradeCallback] = []
         self.exec_cbs: list[ExecCallback] = []
+        self.control_cbs: list[Callable[[JournalEvent], object]] = []
         # (durable future, event, its journal seq), appended, not yet applied.
         self._inbox: deque[tuple[asyncio.Future[None], JournalEvent, int]] = deque()
         self._last_batch: asyncio.Future[None] | None = None
@@ -78,6 +79,7 @@ class Pipeline:
         self.rebuilt_from = (loaded.seq, replayed)
         book.on_change = self._on_change
         book.on_anomaly = self.anomaly
+        book.on_control = self._on_control
 
     async def checkpoint_round(self) -> None:
         await self.checkpoint()
@@ -218,6 +220,10 @@ class Pipeline:
         if parts.order_log is not None:
             parts.order_log.change(order, fill)
         self._dispatch(order, fill)
+
+    def _on_control(self, event: JournalEvent) -> None:
+        for callback in self.control_cbs:
+            self._call(callback, event)
 
     def _measure(self, order: Order, fill: Fill | None) -> None:
         m = self.parts.metrics

@@ -149,6 +149,7 @@ class GatewayService:
         write_snapshot(cfg.data_dir, self.gateway.release)
         self.write_config_snapshot()
         self.gateway.on_connection_state.append(lambda _: self.write_status())
+        self.gateway.on_control.append(lambda _: self.write_status())
         try:
             await self.gateway.start()
         except BaseException:
