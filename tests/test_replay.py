@@ -258,3 +258,66 @@ def test_restarts_anywhere_end_in_the_brokers_final_state(
     assert sum(f.quantity for f in result.fills if not f.inferred) == sum(
         sum(h.fills, D(0)) for h in hs
     )
+
+
+_GOOD = [
+    '{"type":"submit","client_order_id":"a","symbol":"AAPL","side":"BUY","quantity":"1",'
+    '"price":"10"}',
+    '{"type":"order_report","status":"SUBMITTED","client_order_id":"a","broker_order_id":"A"}',
+    '{"type":"trade_report","quantity":"1","price":"10","client_order_id":"a","trade_id":"t"}',
+    '{"type":"cancel","client_order_id":"a"}',
+    '{"type":"restart"}',
+]
+
+
+@st.composite
+def capture_texts(draw: st.DrawFn) -> list[str]:
+    """Good lines, then cut, glued, padded or spoiled: what a hostile file could hold."""
+    texts = draw(st.lists(st.sampled_from(_GOOD), min_size=1, max_size=6))
+    for _ in range(draw(st.integers(0, 3))):
+        i = draw(st.integers(0, len(texts) - 1))
+        text = texts[i]
+        how = draw(st.sampled_from(["cut", "glue", "space", "spoil", "comment", "unknown"]))
+        if how == "cut" and len(text) > 2:
+            at = draw(st.integers(1, len(text) - 1))
+            texts[i : i + 1] = [text[:at], text[at:]]
+        elif how == "glue" and i + 1 < len(texts):
+            sep = draw(st.sampled_from(["", " ", ",", "\t"]))
+            texts[i : i + 2] = [text + sep + texts[i + 1]]
+        elif how == "space":
+            texts[i] = " " + text + "\t"
+        elif how == "spoil":
+            at = draw(st.integers(0, len(text) - 1))
+            texts[i] = text[:at] + draw(st.sampled_from(["}", "{", '"', "\\", "x"])) + text[at:]
+        elif how == "comment":
+            texts.insert(i, "# a note")
+        elif how == "unknown":
+            texts[i] = text[:-1] + ',"extra":1}'
+    return texts
+
+
+@given(capture_texts())
+@settings(max_examples=400, deadline=None)
+def test_the_whole_file_parse_agrees_with_the_line_by_line_one(texts: list[str]) -> None:
+    """Captures are parsed whole when every line is good; a file the fast path takes
+    must be exactly what checking each line alone takes, and a bad one names the same
+    first bad line either way."""
+    from livegate.drills.capture import CaptureError, _checked, parse_capture
+
+    one_by_one: list[CaptureLine] = []
+    first_bad = None
+    for number, text in enumerate(texts, 1):
+        stripped = text.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        line = _checked(stripped)
+        if isinstance(line, str):
+            first_bad = f"<capture>:{number}: {line}"
+            break
+        one_by_one.append(line)
+    try:
+        parsed = parse_capture(texts)
+    except CaptureError as exc:
+        assert str(exc) == first_bad
+    else:
+        assert first_bad is None and parsed.lines == one_by_one

@@ -65,6 +65,7 @@ class RestartLine(msgspec.Struct, frozen=True, tag="restart"):
 CaptureLine = SubmitLine | CancelLine | RestartLine | OrderReport | TradeReport | CancelRejectReport
 
 _decoder = msgspec.json.Decoder(CaptureLine)
+_raw_lines = msgspec.json.Decoder(dict[str, object])
 _LINE_TYPES: dict[str, type[msgspec.Struct]] = {
     str(kind.__struct_config__.tag): kind
     for kind in (SubmitLine, CancelLine, RestartLine, OrderReport, TradeReport, CancelRejectReport)
@@ -103,20 +104,56 @@ class Capture:
 
 def parse_capture(lines: Iterable[str | bytes], source: str = "<capture>") -> Capture:
     capture = Capture(source=source)
-    for number, line in enumerate(lines, 1):
+    texts: list[str] = []
+    not_text = 0  # the number of the first line that is not UTF-8
+    for number, given in enumerate(lines, 1):
         try:
-            text = line.decode("utf-8") if isinstance(line, bytes) else line
+            text = given.decode("utf-8") if isinstance(given, bytes) else given
         except UnicodeDecodeError:
-            raise CaptureError(f"{source}:{number}: not UTF-8 text") from None
+            not_text = number
+            break
         text = text.strip()
         if not text or text.startswith("#"):
             continue
-        parsed = _checked(text)
-        if isinstance(parsed, str):
-            raise CaptureError(f"{source}:{number}: {parsed}")
-        capture.lines.append(parsed)
+        texts.append(text)
         capture.numbers.append(number)
+    parsed = None if not_text else _all_checked(texts)
+    if parsed is not None:
+        capture.lines = parsed
+        return capture
+    for number, text in zip(capture.numbers, texts, strict=True):  # what is wrong, and where
+        line = _checked(text)
+        if isinstance(line, str):
+            raise CaptureError(f"{source}:{number}: {line}")
+        capture.lines.append(line)
+    if not_text:
+        raise CaptureError(f"{source}:{not_text}: not UTF-8 text")
     return capture
+
+
+def _all_checked(texts: list[str]) -> list[CaptureLine] | None:
+    """Every line at once (two decoder calls, not two a line), or None if any line is
+    wrong: the line by line path then says which and why.
+
+    One value a line is certain: when every line starts with `{` and ends with `}`,
+    those are structural (a JSON string cannot hold a raw line break), and `}` then
+    `{` with only a line break between is valid nowhere inside a value, so a count of
+    values equal to the count of lines is one value on each.
+    """
+    if not all(t[0] == "{" and t[-1] == "}" for t in texts):
+        return None
+    data = "\n".join(texts).encode()
+    try:
+        raws = _raw_lines.decode_lines(data)
+        lines = _decoder.decode_lines(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if len(raws) != len(texts) or len(lines) != len(texts):
+        return None
+    for raw, line in zip(raws, lines, strict=True):
+        if raw.keys() - _FIELDS[str(raw["type"])] or _line_problem(line, raw):
+            return None
+    return lines
 
 
 def _checked(text: str) -> CaptureLine | str:

@@ -1,9 +1,10 @@
 """Running a capture through the gateway's real ingest, with no broker behind it.
 
-The `ReplayBroker` plays the capture's reports onto the report stream and
-keeps the broker's view so far (latest report per order, trades), which is
-what recovery sees after a `restart` line. Everything else is the ordinary
-gateway: journal (in memory), dedup, ordering, state machine, recovery.
+Each report line goes to the gateway's ingest as the report stream's consumer
+hands it, in capture order; the `ReplayBroker` keeps the broker's view so far
+(latest report per order, trades), which is what recovery sees after a
+`restart` line. Everything else is the ordinary gateway: journal (in memory),
+dedup, ordering, state machine, recovery.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import cast
 
 import msgspec
 
 from livegate.broker.adapter import Capabilities
-from livegate.drills.capture import CancelLine, Capture, CaptureLine, SubmitLine
+from livegate.drills.capture import CancelLine, Capture, CaptureLine, RestartLine, SubmitLine
 from livegate.engine.gateway import Gateway, GatewayConfig
 from livegate.journal import Journal, MemoryStore
 from livegate.journal.journal import decode_event
@@ -46,29 +48,42 @@ class ReplayBroker:
 
     def __init__(self) -> None:
         self.latest: dict[str, OrderReport] = {}  # by client id, else broker id
+        self._open: dict[str, None] = {}  # keys of `latest` still open, in its order
         self.trades: dict[str, TradeReport] = {}
         self._client_of: dict[str, str] = {}  # broker id -> client id, once a report says both
         self._broker_of: dict[str, str] = {}
         self._traded: dict[str, Decimal] = {}  # by broker id, else client id
         self._client_ids: set[str] = set()  # ids trades gave as client ids
-        self._queue: asyncio.Queue[BrokerReport | None] = asyncio.Queue()
+        self._closed: asyncio.Future[None] | None = None
+        self._untold: list[BrokerReport] = []  # learnt, not yet folded into the view
 
     def learn(self, report: BrokerReport) -> None:
-        """The broker's own view moves on (whether or not we hear about it).
+        """The broker's own view moves on (whether or not we hear about it): folded in
+        when recovery asks (a restart), not for every line of a capture."""
+        self._untold.append(report)
+
+    def _catch_up(self) -> None:
+        untold, self._untold = self._untold, []
+        for report in untold:
+            self._fold(report)
+
+    def _fold(self, report: BrokerReport) -> None:
+        """One report into the broker's view.
 
         A broker's book only moves forward: a late open status never replaces
         a final one, nor a lower cumulative quantity a higher one. An order
         first named by its broker id alone is the same order once a report
         names both ids.
         """
-        if isinstance(report, TradeReport):
-            if report.dedup_key() not in self.trades:
-                self.trades[report.dedup_key()] = report
+        if type(report) is TradeReport:
+            key = report.dedup_key()
+            if key not in self.trades:
+                self.trades[key] = report
                 traded_key = report.broker_order_id or report.client_order_id or ""
                 self._traded[traded_key] = self._traded.get(traded_key, ZERO) + report.quantity
                 if report.client_order_id:
                     self._client_ids.add(report.client_order_id)
-        elif isinstance(report, OrderReport):
+        elif type(report) is OrderReport:
             key = self._key(report.client_order_id, report.broker_order_id)
             boid = report.broker_order_id
             previous = self.latest.get(key)
@@ -76,32 +91,31 @@ class ReplayBroker:
                 self._client_of[boid] = report.client_order_id
                 self._broker_of[report.client_order_id] = boid
                 earlier = self.latest.pop(boid, None)  # known by broker id only, until now
+                self._open.pop(boid, None)
                 if earlier is not None and (previous is None or _ahead(earlier, previous)):
                     previous = earlier
             if previous is None or _ahead(report, previous):
-                self.latest[key] = _with_ids(report, previous)
+                latest = self.latest[key] = _with_ids(report, previous)
             elif previous.broker_order_id is None or previous.client_order_id is None:
-                self.latest[key] = _with_ids(previous, report)
+                latest = self.latest[key] = _with_ids(previous, report)
+            else:
+                latest = previous
+            if latest.status.is_open:
+                self._open[key] = None
+            else:
+                self._open.pop(key, None)
 
     def _key(self, client_order_id: str | None, broker_order_id: str | None) -> str:
         if client_order_id:
             return client_order_id
         return self._client_of.get(broker_order_id or "", broker_order_id or "")
 
-    @property
-    def quiet(self) -> bool:
-        """Everything delivered has been taken off the stream."""
-        return self._queue.empty()
-
-    def deliver(self, report: BrokerReport) -> None:
-        self.learn(report)
-        self._queue.put_nowait(report)
-
     async def connect(self) -> None:
-        self._queue = asyncio.Queue()
+        return None
 
     async def close(self) -> None:
-        self._queue.put_nowait(None)
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
 
     async def heartbeat(self) -> int:
         return 0
@@ -115,13 +129,15 @@ class ReplayBroker:
     async def order_status(
         self, client_order_id: str, broker_order_id: str | None
     ) -> OrderReport | None:
+        self._catch_up()
         key = self._key(client_order_id, broker_order_id)
         if key not in self.latest and broker_order_id:
             key = self._key(None, broker_order_id)
         return self._view(key)
 
     async def open_orders(self) -> Sequence[OrderReport]:
-        views = (self._view(key) for key in self.latest)
+        self._catch_up()
+        views = (self._view(key) for key in self._open)  # not every order of the day
         return [r for r in views if r is not None and r.status.is_open]
 
     def _view(self, key: str) -> OrderReport | None:
@@ -140,14 +156,21 @@ class ReplayBroker:
         return report
 
     async def today_trades(self) -> Sequence[TradeReport]:
+        self._catch_up()
         return list(self.trades.values())
 
     async def account(self) -> AccountSnapshot:
         return AccountSnapshot("replay", "", Decimal(0), Decimal(0))
 
     async def reports(self) -> AsyncIterator[BrokerReport]:
-        while (report := await self._queue.get()) is not None:
-            yield report
+        """Open until closed, and empty: the replay hands each report line to the gateway's
+        ingest itself (what the stream's consumer does with a report), in capture order.
+        A stream would cost a future and a turn of the loop per report, a tenth of a
+        replay, to say the same."""
+        closed = self._closed = asyncio.get_running_loop().create_future()
+        await closed
+        return
+        yield  # an async generator that yields nothing
 
 
 def _ahead(new: OrderReport, old: OrderReport) -> bool:
@@ -231,14 +254,21 @@ async def _replay(capture: Capture) -> ReplayResult:
     gateway = Gateway(broker, Journal(store, inline=True), instruments, config)
     await gateway.start()
     restarts = 0
+    learn, ingest = broker.learn, gateway.pipeline.ingest
     for index, line in enumerate(lines):
         try:
-            gateway, restarted = await _play(gateway, broker, store, instruments, config, line)
+            if type(line) in _REPORTS:  # most lines: no coroutine made for them
+                learn(line)  # type: ignore[arg-type]  # the broker's book moves on and it
+                ingest(line, "stream")  # type: ignore[arg-type]  # tells us, in capture order
+                continue
+            ours = cast(SubmitLine | CancelLine | RestartLine, line)
+            gateway, restarted = await _act(gateway, broker, store, instruments, config, ours)
         except LivegateError as exc:
             await gateway.stop(checkpoint=False)
             raise _LineFailed(index) from exc
         restarts += restarted
-    await _settle(gateway, broker)
+        ingest = gateway.pipeline.ingest
+    await _settle(gateway)
     result = ReplayResult(
         orders=gateway.orders(),
         fills=gateway.trades(),
@@ -262,19 +292,20 @@ async def _replay(capture: Capture) -> ReplayResult:
     return result
 
 
-async def _play(
+_REPORTS = frozenset((OrderReport, TradeReport, CancelRejectReport))
+
+
+async def _act(
     gateway: Gateway,
     broker: ReplayBroker,
     store: MemoryStore,
     instruments: InstrumentRegistry,
     config: GatewayConfig,
-    line: CaptureLine,
+    line: SubmitLine | CancelLine | RestartLine,
 ) -> tuple[Gateway, int]:
-    """One line: (the gateway from here on, 1 if it restarted)."""
-    if isinstance(line, OrderReport | TradeReport | CancelRejectReport):
-        broker.deliver(line)  # ingested in order with what follows: our actions settle first
-        return gateway, 0
-    await _settle(gateway, broker)
+    """One line of ours (submit, cancel, restart), once what came before is applied:
+    (the gateway from here on, 1 if it restarted)."""
+    await _settle(gateway)
     if isinstance(line, SubmitLine):
         await gateway.submit_order(line.as_request())
     elif isinstance(line, CancelLine):
@@ -289,18 +320,17 @@ async def _play(
     return gateway, 0
 
 
-async def _settle(gateway: Gateway, broker: ReplayBroker) -> None:
-    """Until what was delivered is ingested, journaled and applied (and what that
-    caused, anomalies included): the capture's next line sees its effects.
+async def _settle(gateway: Gateway) -> None:
+    """Until what was ingested is journaled and applied (and what that caused,
+    anomalies included): the capture's next line sees its effects.
 
-    Turns of the loop, not journal waits: the replay's journal writes on the
-    loop itself, so each turn moves the pipeline one step, and a wait would
-    cost several turns more per line (it is most of a replay's time).
+    The replay's journal writes on the loop itself (durable at once), so what
+    waits is the pipeline's drain: done here rather than in a turn of the loop
+    of its own, then one turn for whatever applying it set going.
     """
-    journal = gateway.journal
+    journal, pipeline = gateway.journal, gateway.pipeline
     while True:
+        pipeline.drain_inbox()
         await asyncio.sleep(0)
-        if broker.quiet and journal.idle:
-            await asyncio.sleep(0)  # the callbacks of what just became durable
-            if broker.quiet and journal.idle:
-                return
+        if journal.idle and pipeline.applied:
+            return

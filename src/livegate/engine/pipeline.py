@@ -158,11 +158,14 @@ class Pipeline:
 
     def record_nowait(self, event: JournalEvent) -> asyncio.Future[None]:
         """Journal an event; it is applied once durable, in journal order."""
+        return self._enqueue(event, True)
+
+    def _enqueue(self, event: JournalEvent, drain_soon: bool) -> asyncio.Future[None]:
         journal = self.parts.journal
         future = journal.append(event)
         self._inbox.append((future, event, journal._seq))  # its seq (the property costs more)
         if future.done():
-            if not self._drain_soon:
+            if drain_soon and not self._drain_soon:
                 # Durable already (an inline journal): one drain for all that the
                 # loop's next turn finds, not a callback each.
                 self._drain_soon = True
@@ -174,13 +177,19 @@ class Pipeline:
 
     async def record(self, event: JournalEvent) -> None:
         """Journal an event and return once it is durable and applied."""
-        await self.record_nowait(event)
+        future = self._enqueue(event, False)  # durable already: drained below, not later too
+        await future
         self.drain_inbox()
 
     async def settle(self) -> None:
         """Everything journaled so far is durable and applied."""
         await self.parts.journal.drain()
         self.drain_inbox()
+
+    @property
+    def applied(self) -> bool:
+        """Every event journaled so far is applied (none waits in the inbox)."""
+        return not self._inbox
 
     def drain_inbox(self, _: object = None) -> None:
         self._drain_soon = False
