@@ -111,7 +111,7 @@ class ReplayBroker:
         return self._client_of.get(broker_order_id or "", broker_order_id or "")
 
     async def connect(self) -> None:
-        return None
+        self._closed = asyncio.get_running_loop().create_future()  # this connection's end
 
     async def close(self) -> None:
         if self._closed is not None and not self._closed.done():
@@ -167,8 +167,9 @@ class ReplayBroker:
         ingest itself (what the stream's consumer does with a report), in capture order.
         A stream would cost a future and a turn of the loop per report, a tenth of a
         replay, to say the same."""
-        closed = self._closed = asyncio.get_running_loop().create_future()
-        await closed
+        if self._closed is None:  # (connect makes it; a stream asked for first waits too)
+            self._closed = asyncio.get_running_loop().create_future()
+        await self._closed
         return
         yield  # an async generator that yields nothing
 
