@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from livegate import __version__
+from livegate.cli.archive import archive_command
 from livegate.cli.certify import certify_command
 from livegate.cli.console import console_command, console_password_command
 from livegate.cli.gate import gate_command
@@ -62,6 +63,7 @@ for _name, _command in (
     ("gate", gate_command),
     ("console", console_command),
     ("console-password", console_password_command),
+    ("archive", archive_command),
 ):
     app.command(_name)(clean_errors(_command))
 for _info in config_app.registered_commands:

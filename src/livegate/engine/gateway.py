@@ -142,16 +142,20 @@ class Gateway(PartsAccess, ConnectionStatus):
             self._host_switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(self.config.gil_switch_interval)
         self.journal.open()
-        self.pipeline.rebuild()  # a retried start replays from scratch
-        self.venues.at_start()  # stopped while fallen back to paper: start on paper
-        archive = self.book.archive
-        self.risk.rebuild(
-            self.book.open_orders(),
-            self.book.orders.values(),
-            self.book.fills,
-            self.clock.now_ns(),
-            archive.usage_rows() if archive else (),
-        )
+        try:
+            self.pipeline.rebuild()  # a retried start replays from scratch
+            self.venues.at_start()  # stopped while fallen back to paper: start on paper
+            archive = self.book.archive
+            self.risk.rebuild(
+                self.book.open_orders(),
+                self.book.orders.values(),
+                self.book.fills,
+                self.clock.now_ns(),
+                archive.usage_rows() if archive else (),
+            )
+        except BaseException:
+            await self.journal.close()  # history unreadable: hold no lock, keep nothing open
+            raise
         await self.journal.start()
         try:
             await self._connect_and_recover()

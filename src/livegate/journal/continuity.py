@@ -41,11 +41,15 @@ def refuse_empty_file(path: Path) -> None:
         raise JournalError(f"{path} is empty (0 bytes) but held a journal: {RECOVER}")
 
 
-def check_continuity(conn: sqlite3.Connection, path: Path) -> int:
-    """The last sequence number, once the journal is known whole; JournalError otherwise."""
+def check_continuity(conn: sqlite3.Connection, path: Path, archived_to: int = 0) -> int:
+    """The last sequence number, once the journal is known whole; JournalError otherwise.
+    `archived_to`: the last seq moved to archive files (journal/archives.py), which the
+    live batches must follow."""
     first = conn.execute("SELECT min(first_seq) FROM batches").fetchone()[0]
-    if first is not None and first != 1:
-        raise JournalError(f"{path}: the journal starts at seq {first}, not 1: {RECOVER}")
+    if first is not None and first != archived_to + 1:
+        raise JournalError(
+            f"{path}: the journal starts at seq {first}, not {archived_to + 1}: {RECOVER}"
+        )
     gap = conn.execute(
         "SELECT expected, first_seq FROM ("
         " SELECT first_seq, lag(first_seq + size) OVER (ORDER BY first_seq) AS expected"
@@ -58,7 +62,7 @@ def check_continuity(conn: sqlite3.Connection, path: Path) -> int:
     row = conn.execute(
         "SELECT first_seq + size - 1 FROM batches ORDER BY first_seq DESC LIMIT 1"
     ).fetchone()
-    last = int(row[0]) if row else 0
+    last = int(row[0]) if row else archived_to
     marked = read_mark(path)
     if marked > last:
         raise JournalError(

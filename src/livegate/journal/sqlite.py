@@ -8,12 +8,20 @@ above groups events into batches.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from livegate.journal.archives import (
+    MANIFEST_SCHEMA,
+    archived_query,
+    archived_records,
+    archived_to,
+    manifest,
+)
 from livegate.journal.continuity import HighWaterMark, check_continuity, refuse_empty_file
 from livegate.journal.journal import decode_event
 from livegate.journal.lock import WriterLock
@@ -30,7 +38,7 @@ _INSERT_BATCH = (
 # Writing is then one blob append per fsync (measured: 1M events/s, against
 # 480k inserting a row per event and 130k deriving columns on insert); the
 # `events` view expands batches for queries and tracing, which are rare.
-_SCHEMA = """
+BATCHES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
     first_seq INTEGER PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -45,6 +53,11 @@ SELECT b.first_seq + j.key AS seq,
        coalesce(j.value ->> 'client_order_id', j.value ->> '$.report.client_order_id')
            AS client_order_id
 FROM batches AS b, json_each(b.events) AS j;
+"""
+_SCHEMA = (
+    BATCHES_SCHEMA
+    + MANIFEST_SCHEMA
+    + """
 CREATE TABLE IF NOT EXISTS checkpoints (
     seq INTEGER PRIMARY KEY,
     ts_ns INTEGER NOT NULL,
@@ -57,6 +70,7 @@ CREATE TABLE IF NOT EXISTS retired (
 );
 CREATE INDEX IF NOT EXISTS retired_by_broker_id ON retired (broker_order_id);
 """
+)
 # Two kept: the newest, and the one before in case the newest is unreadable.
 _KEEP_CHECKPOINTS = 2
 _INSERT_BATCH = "INSERT INTO batches VALUES (?, ?, ?, ?)"
@@ -108,7 +122,7 @@ class SQLiteStore:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(f"PRAGMA synchronous={self.synchronous}")
                 conn.executescript(_SCHEMA)
-                check_continuity(conn, self.path)
+                check_continuity(conn, self.path, archived_to(manifest(conn)))
             except BaseException:
                 conn.close()
                 raise
@@ -133,7 +147,8 @@ class SQLiteStore:
             row = self.conn.execute(
                 "SELECT first_seq + size - 1 FROM batches ORDER BY first_seq DESC LIMIT 1"
             ).fetchone()
-        return int(row[0]) if row else 0
+            # Every batch archived: the next seq still follows the archives'.
+            return int(row[0]) if row else archived_to(manifest(self.conn))
 
     def write_batch(self, batch: Batch) -> None:
         # One autocommit statement: atomic and fsync'd like BEGIN/COMMIT, and
@@ -148,37 +163,23 @@ class SQLiteStore:
                 self._mark.set(batch.first_seq + batch.size - 1)
 
     def read(self, after_seq: int = 0) -> Iterator[Record]:
-        """Events after `after_seq`, one batch at a time: memory stays flat."""
+        """Events after `after_seq`, archived days first (journal/archives.py), one batch
+        at a time: memory stays flat."""
         with self._lock:
-            # The batch holding after_seq + 1, found through the primary key.
-            row = self.conn.execute(
-                "SELECT first_seq FROM batches WHERE first_seq <= ?"
-                " ORDER BY first_seq DESC LIMIT 1",
-                (after_seq + 1,),
-            ).fetchone()
-        cursor_seq = (row[0] if row else 0) - 1
-        while True:
-            with self._lock:
-                batch = self.conn.execute(
-                    "SELECT first_seq, ts_ns, events FROM batches WHERE first_seq > ?"
-                    " ORDER BY first_seq LIMIT 1",
-                    (cursor_seq,),
-                ).fetchone()
-                if batch is None:
-                    return
-                first_seq, ts_ns, events = batch
-                rows = self.conn.execute(_SPLIT_BATCH, (events, first_seq, after_seq)).fetchall()
-            for seq, payload, kind, client_order_id in rows:
-                yield Record(seq, ts_ns, kind, client_order_id, payload)
-            cursor_seq = first_seq
+            archives = manifest(self.conn)
+        yield from archived_records(self.path, archives, after_seq)
+        yield from read_batches(self.conn, self._lock, after_seq)
 
     def read_order(self, client_order_id: str) -> Iterator[Record]:
+        sql = (
+            "SELECT seq, ts_ns, kind, client_order_id, payload FROM events"
+            " WHERE client_order_id = ? ORDER BY seq"
+        )
         with self._lock:
-            rows = self.conn.execute(
-                "SELECT seq, ts_ns, kind, client_order_id, payload FROM events"
-                " WHERE client_order_id = ? ORDER BY seq",
-                (client_order_id,),
-            ).fetchall()
+            archives = manifest(self.conn)
+        rows = archived_query(self.path, archives, sql, (client_order_id,))
+        with self._lock:
+            rows += self.conn.execute(sql, (client_order_id,)).fetchall()
         return (Record(*row) for row in rows)
 
     def write_checkpoint(self, seq: int, state: bytes, retired: Sequence[Retired] = ()) -> None:
@@ -254,6 +255,35 @@ class SQLiteStore:
                 self._writer_lock = None
 
 
+def read_batches(
+    conn: sqlite3.Connection, lock: threading.Lock | None, after_seq: int
+) -> Iterator[Record]:
+    """The records after `after_seq` of one file's batches (the live journal's or an
+    archive's), a batch at a time, under `lock` while touching the connection."""
+    guard = lock if lock is not None else contextlib.nullcontext()
+    with guard:
+        # The batch holding after_seq + 1, found through the primary key.
+        row = conn.execute(
+            "SELECT first_seq FROM batches WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1",
+            (after_seq + 1,),
+        ).fetchone()
+    cursor_seq = (row[0] if row else 0) - 1
+    while True:
+        with guard:
+            batch = conn.execute(
+                "SELECT first_seq, ts_ns, events FROM batches WHERE first_seq > ?"
+                " ORDER BY first_seq LIMIT 1",
+                (cursor_seq,),
+            ).fetchone()
+            if batch is None:
+                return
+            first_seq, ts_ns, events = batch
+            rows = conn.execute(_SPLIT_BATCH, (events, first_seq, after_seq)).fetchall()
+        for seq, payload, kind, client_order_id in rows:
+            yield Record(seq, ts_ns, kind, client_order_id, payload)
+        cursor_seq = first_seq
+
+
 def open_read_only(path: Path) -> sqlite3.Connection:
     """A connection that cannot write, checked to be a journal; JournalError otherwise."""
     if not path.is_file():
@@ -295,9 +325,9 @@ def events_of_kinds(path: Path, *kinds: str) -> list[JournalEvent]:
     conn = open_read_only(path)
     try:
         marks = ", ".join("?" * len(kinds))
-        rows = conn.execute(
-            f"SELECT payload FROM events WHERE kind IN ({marks}) ORDER BY seq", kinds
-        ).fetchall()
+        sql = f"SELECT payload FROM events WHERE kind IN ({marks}) ORDER BY seq"
+        rows = archived_query(path, manifest(conn), sql, kinds)
+        rows += conn.execute(sql, kinds).fetchall()
     finally:
         conn.close()
     return [decode_event(payload) for (payload,) in rows]
