@@ -20,10 +20,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from startup import DAY_NS, START_NS, build, start, stop_checkpoint
-
 from livegate.journal.archives import archive_before
 from livegate.journal.sqlite import SQLiteStore
+from startup import DAY_NS, START_NS, build, start, stop_checkpoint
 
 
 def stamp_days(path: Path, per_day: int) -> None:
@@ -77,7 +76,8 @@ def main() -> None:
             print(
                 f"{events:>11,} events, {days} days: live journal"
                 f" {summary.bytes_before / 1e6:,.0f} MB -> {summary.bytes_after / 1e6:,.1f} MB"
-                f" ({len(summary.files)} archive files, {summary.events:,} events, {archive_s:.1f} s);"
+                f" ({len(summary.files)} archive files, {summary.events:,} events,"
+                f" {archive_s:.1f} s);"
                 f" start from the checkpoint {before_s:.2f} s before, {after_s:.2f} s after;"
                 f" full replay through the archives {full_s:.1f} s;"
                 f" trace c0 (archived) {trace_seconds(path, 'c0') * 1e3:,.0f} ms,"

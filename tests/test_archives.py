@@ -9,6 +9,7 @@ named, never a silently shorter history.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -214,6 +215,9 @@ def test_a_missing_archive_is_named_and_a_start_from_the_checkpoint_needs_none(
     else:
         raise AssertionError("a full replay without its archive must not start")
     # Another file in its place is refused too.
+    shutil.copy(journal, archived)
+    wrong = runner.invoke(app, ["trace", "a0", "--dir", str(tmp_path)])
+    assert wrong.exit_code == 2 and "instead: not this journal's file" in wrong.output
     (tmp_path / "elsewhere.sqlite").rename(archived)
     _book_of(journal, full=True)  # with the file back, the full replay starts
 
