@@ -3,7 +3,8 @@
     python bench/archive.py [--events 1000000 5000000] [--per-day 25000]
 
 Each size is bench/startup.py's data folder (trading days of `--per-day`
-orders, each closed by a retiring checkpoint, the last one stopped cleanly),
+orders, each closed by a retiring checkpoint, the last one stopped cleanly;
+here in batches of 1,000 events, as a busy gateway's group commit writes),
 its batches stamped with their simulated day. Then `archive_before` moves
 every day but the last out of the live journal (what `livegate archive
 --before` does). Prints the live journal's size before and after, how long
@@ -26,7 +27,7 @@ from startup import DAY_NS, START_NS, build, start, stop_checkpoint
 
 
 def stamp_days(path: Path, per_day: int) -> None:
-    """Each batch committed on its simulated day (build writes a day as one batch)."""
+    """Each batch committed on its simulated day (a day's batches never span two)."""
     store = SQLiteStore(path, synchronous="NORMAL")
     store.open()
     store.conn.execute(
@@ -56,7 +57,7 @@ def main() -> None:
         for events in args.events:
             path = Path(tmp) / str(events) / "journal.sqlite"
             path.parent.mkdir()
-            build(path, events, args.per_day)
+            build(path, events, args.per_day, batch=1_000)
             days = events // 4 // args.per_day
             book, _, _ = start(path, from_checkpoint=True)
             stop_checkpoint(path, book, START_NS + (days - 1) * DAY_NS + 17 * 3600 * 10**9)

@@ -55,8 +55,9 @@ def order_events(i: int, at_ns: int) -> list[JournalEvent]:
     ]
 
 
-def build(path: Path, events: int, per_day: int) -> None:
-    """Trading days of `per_day` orders, each day closed by a retiring checkpoint."""
+def build(path: Path, events: int, per_day: int, batch: int = 0) -> None:
+    """Trading days of `per_day` orders, each day closed by a retiring checkpoint; a day
+    is written as one batch, or in batches of `batch` events (as a gateway commits)."""
     store = SQLiteStore(path, synchronous="NORMAL")
     journal = Journal(store)
     journal.open()
@@ -69,7 +70,9 @@ def build(path: Path, events: int, per_day: int) -> None:
         chunk: list[JournalEvent] = []
         for i in range(first, min(first + per_day, orders)):
             chunk += order_events(i, day_start + 9 * 3600 * 10**9 + i)
-        journal.write_now(chunk)
+        step = batch or len(chunk)
+        for at in range(0, len(chunk), step):
+            journal.write_now(chunk[at : at + step])
         for event in chunk:
             book.apply(event)
         if first + per_day < orders:  # the day's close; the last day is still trading

@@ -91,6 +91,15 @@ def _history(journal: Path) -> list[tuple[int, str]]:
         store.close()
 
 
+def _trace(journal: Path, client_order_id: str) -> list[tuple[object, ...]]:
+    store = SQLiteStore(journal, read_only=True)
+    store.open()
+    try:
+        return [(*r[:4], _text(r.payload)) for r in store.read_order(client_order_id)]
+    finally:
+        store.close()
+
+
 def _bytes(journal: Path) -> int:
     return sum(p.stat().st_size for p in journal.parent.glob(journal.name + "*") if p.is_file())
 
@@ -138,6 +147,7 @@ def test_archived_days_leave_the_live_journal_and_every_reader_still_sees_them(
     _trading_days(journal, [(["a0", "a1"], False), (["b0", "b1"], False), (["c0"], False)])
     history = _history(journal)
     alerts = events_of_kinds(journal, "intent", "trading_state")
+    traces = {c: _trace(journal, c) for c in ("a0", "a1", "b1", "c0")}
     size = _bytes(journal)
 
     two_days_ago = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
@@ -151,6 +161,8 @@ def test_archived_days_leave_the_live_journal_and_every_reader_still_sees_them(
 
     assert _history(journal) == history
     assert events_of_kinds(journal, "intent", "trading_state") == alerts
+    assert {c: _trace(journal, c) for c in traces} == traces  # through the archives' index
+    assert all(len(t) >= 3 for t in traces.values())
     traced = runner.invoke(app, ["trace", "a0", "--dir", str(tmp_path)])
     assert traced.exit_code == 0 and "BUY 10 AAPL LIMIT @ 20" in traced.output
     listed = runner.invoke(app, ["archive", "--dir", str(tmp_path)])

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from livegate.journal.archives import (
     MANIFEST_SCHEMA,
-    archived_query,
+    archived_kinds,
+    archived_order,
     archived_records,
     archived_to,
     manifest,
@@ -177,7 +178,7 @@ class SQLiteStore:
         )
         with self._lock:
             archives = manifest(self.conn)
-        rows = archived_query(self.path, archives, sql, (client_order_id,))
+        rows = archived_order(self.path, archives, client_order_id)
         with self._lock:
             rows += self.conn.execute(sql, (client_order_id,)).fetchall()
         return (Record(*row) for row in rows)
@@ -326,7 +327,7 @@ def events_of_kinds(path: Path, *kinds: str) -> list[JournalEvent]:
     try:
         marks = ", ".join("?" * len(kinds))
         sql = f"SELECT payload FROM events WHERE kind IN ({marks}) ORDER BY seq"
-        rows = archived_query(path, manifest(conn), sql, kinds)
+        rows = archived_kinds(path, manifest(conn), kinds)
         rows += conn.execute(sql, kinds).fetchall()
     finally:
         conn.close()
