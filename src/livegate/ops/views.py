@@ -6,19 +6,31 @@ tails a gateway's journal read-only into its own `OrderBook` (the one
 the writer's lock, and shows exactly what a restart of the gateway would
 know. `refresh` reads only what was journaled since the last call: a page
 that refreshes every half second costs what changed, not the whole day.
+
+It starts where a restarted gateway starts: the newest checkpoint and the
+events after it (decision 0011), not every event of every day, so opening a
+console on months of history costs what the gateway holds (open orders, and
+those finished within `retain_hours`), and so does its memory: once an hour
+it moves on to a newer checkpoint, letting go of the orders the gateway
+retired. An order that left is still found by id (the store's archive of
+retired orders) and by `livegate trace`.
 """
 
 from __future__ import annotations
 
 import statistics
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from livegate.engine import book_state
+from livegate.engine.archive import decode_retired
 from livegate.engine.order_book import OrderBook
 from livegate.journal.journal import decode_event
 from livegate.journal.locate import open_reader
+from livegate.journal.sqlite import events_of_kinds
 from livegate.model.account import CashBalance, Position
 from livegate.model.diffs import Diff
 from livegate.model.enums import OrderStatus
@@ -34,11 +46,14 @@ from livegate.observe.alerts import open_alerts
 
 JOURNAL = "journal.sqlite"
 LATENCIES_KEPT = 1000  # acknowledgement latencies behind the overview's figures
+REBASE_EVERY_S = 3600.0  # how often a view looks for a newer checkpoint to start from
 
 
 @dataclass(frozen=True)
 class OrderStats:
-    """Success rates and acknowledgement latency, over the whole journal."""
+    """Success rates over the orders the view holds (open, and finished within the
+    gateway's retention); cancel refusals and acknowledgement latency over what the view
+    has read since it started (a checkpoint keeps neither)."""
 
     orders: int
     open: int
@@ -68,16 +83,36 @@ class JournalView:
         self.directory = directory
         self.journal = directory / JOURNAL
         self._store = open_reader(self.journal)  # JournalError when it is not a journal
-        self.book = OrderBook(on_change=self._changed)
-        self.last_seq = 0
-        self.releases: list[ReleaseRecorded] = []
         self._lock = threading.Lock()  # pages are served from several threads
-        self._acknowledged: set[str] = set()
-        self._rejected: set[str] = set()
-        self._cancelled: set[str] = set()
         self._latencies: deque[int] = deque(maxlen=LATENCIES_KEPT)
         self._cancels_requested = 0
         self._cancel_rejects = 0
+        try:
+            # Every release ever recorded, for the releases page: few, and a checkpoint
+            # keeps only the current one.
+            self.releases = [
+                e
+                for e in events_of_kinds(self.journal, "release")
+                if isinstance(e, ReleaseRecorded)
+            ]
+            self._start_from_checkpoint()
+        except BaseException:
+            self._store.close()
+            raise
+
+    def _start_from_checkpoint(self) -> None:
+        """Begin (again) at the newest checkpoint, as a restarting gateway does."""
+        found = self._store.last_checkpoint()
+        loaded = book_state.load(found[1] if found else None, self._store.last_seq(), None)
+        self.book: OrderBook = loaded.book
+        self.book.on_change = self._changed
+        self.last_seq = self.base_seq = loaded.seq
+        self._rebased_at = time.monotonic()
+        self._acknowledged: set[str] = set()
+        self._rejected: set[str] = set()
+        self._cancelled: set[str] = set()
+        for order in self.book.orders.values():
+            self._count(order)
 
     def close(self) -> None:
         self._store.close()
@@ -85,6 +120,8 @@ class JournalView:
     def refresh(self) -> int:
         """Apply what was journaled since the last refresh; how many events that was."""
         with self._lock:
+            if time.monotonic() - self._rebased_at > REBASE_EVERY_S:
+                self._rebase()
             applied = 0
             for record in self._store.read(self.last_seq):
                 event = decode_event(record.payload)
@@ -93,21 +130,33 @@ class JournalView:
                     self._cancels_requested += 1
                 elif isinstance(event, Received) and isinstance(event.report, CancelRejectReport):
                     self._cancel_rejects += 1
-                elif isinstance(event, ReleaseRecorded):
-                    self.releases.append(event)
+                elif isinstance(event, ReleaseRecorded) and event not in self.releases:
+                    self.releases.append(event)  # (unless read at the start already)
                 self.last_seq = record.seq
                 applied += 1
             return applied
 
-    def _changed(self, order: Order, fill: Fill | None) -> None:
+    def _rebase(self) -> None:
+        """Move on to a newer checkpoint, if the gateway wrote one: the orders it retired
+        leave this view's memory too."""
+        self._rebased_at = time.monotonic()
+        found = self._store.last_checkpoint()
+        if found is not None and found[0] > self.base_seq and found[0] <= self.last_seq:
+            self._start_from_checkpoint()
+
+    def _count(self, order: Order) -> None:
         coid = order.client_order_id
-        if order.broker_order_id is not None and coid not in self._acknowledged:
+        if order.broker_order_id is not None:
             self._acknowledged.add(coid)
-            self._latencies.append(order.updated_ns - order.created_ns)
         if order.status is OrderStatus.REJECTED:
             self._rejected.add(coid)
         elif order.status is OrderStatus.CANCELLED:
             self._cancelled.add(coid)
+
+    def _changed(self, order: Order, fill: Fill | None) -> None:
+        if order.broker_order_id is not None and order.client_order_id not in self._acknowledged:
+            self._latencies.append(order.updated_ns - order.created_ns)
+        self._count(order)
 
     # -- what pages and commands show -------------------------------------------------
     def orders(
@@ -122,7 +171,7 @@ class JournalView:
         with self._lock:
             book = self.book
             if search:
-                found = book.find(search, search)
+                found = book.find(search, search) or self._retired(search)
                 candidates: list[Order] = [found] if found is not None else []
             else:
                 candidates = list(reversed(book.orders.values()))
@@ -138,6 +187,11 @@ class JournalView:
                 if len(shown) >= limit:
                     break
             return shown
+
+    def _retired(self, search: str) -> Order | None:
+        """An order the gateway retired from memory, by client or broker id."""
+        row = self._store.retired_order(search, search)
+        return decode_retired(row).order if row is not None else None
 
     def fills(self, limit: int = 200) -> list[Fill]:
         with self._lock:
