@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -220,12 +221,8 @@ def test_a_missing_archive_is_named_and_a_start_from_the_checkpoint_needs_none(
     listed = runner.invoke(app, ["archive", "--dir", str(tmp_path)])
     assert "MISSING" in listed.output
     assert _book_of(journal, False, compare=False).orders["b0"].status is OrderStatus.FILLED
-    try:
+    with pytest.raises(JournalError, match=archived.name):
         _book_of(journal, full=True)
-    except JournalError as exc:
-        assert archived.name in str(exc)
-    else:
-        raise AssertionError("a full replay without its archive must not start")
     # Another file in its place is refused too.
     shutil.copy(journal, archived)
     wrong = runner.invoke(app, ["trace", "a0", "--dir", str(tmp_path)])
@@ -277,3 +274,52 @@ def test_any_archive_cut_keeps_the_history_and_the_start_exact(
         book = _book_of(journal, full)
         filled = [c for coids, crash in days for c in coids]
         assert all(book.orders[c].status is OrderStatus.FILLED for c in filled)
+
+
+def test_a_profile_archives_old_days_at_each_start_and_never_stops_one(tmp_path: Path) -> None:
+    from livegate.ops.profiles import ProfileError, load_profiles
+    from livegate.ops.wiring import build_store
+
+    data = tmp_path / "svc"
+    data.mkdir()
+    _trading_days(data / "journal.sqlite", [(["a0"], False), (["b0"], False), (["c0"], False)])
+    history = _history(data / "journal.sqlite")
+    config = tmp_path / "livegate.toml"
+    config.write_text(
+        '[profiles.paper]\nenvironment = "paper"\nbroker = "paper"\ndata_dir = "svc"\n'
+        "archive_after_days = 2\n"
+    )
+    profile = load_profiles(config)["paper"]
+    profile.data_dir = str(data)
+    store = build_store(profile)
+    store.open()  # what a gateway's start does first
+    store.close()
+    # Three days back, two back, yesterday: only the first is older than two days.
+    (archived,) = (data / "archive").iterdir()
+    assert "journal." in archived.name and _history(data / "journal.sqlite") == history
+    store = build_store(profile)
+    store.open()  # the next start: nothing more is old enough
+    store.close()
+    assert len(list((data / "archive").iterdir())) == 1
+
+    # A journal with no checkpoint yet starts as it is.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    profile.data_dir = str(bare)
+    store = build_store(profile)
+    store.open()
+    store.close()
+    assert not (bare / "archive").exists()
+
+    config.write_text(
+        '[profiles.pg]\nenvironment = "paper"\nbroker = "paper"\ndata_dir = "svc"\n'
+        'journal = "postgresql://u@h:5432/db"\narchive_after_days = 2\n'
+    )
+    with pytest.raises(ProfileError, match="archive_after_days is for the SQLite journal"):
+        load_profiles(config)
+    config.write_text(
+        '[profiles.x]\nenvironment = "paper"\nbroker = "paper"\ndata_dir = "svc"\n'
+        "archive_after_days = -1\n"
+    )
+    with pytest.raises(ProfileError, match="archive_after_days"):
+        load_profiles(config)

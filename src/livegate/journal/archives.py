@@ -25,10 +25,11 @@ is unusable, and then it reads the archives like any other history.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -36,6 +37,8 @@ from livegate.model.errors import JournalError
 
 if TYPE_CHECKING:
     from livegate.journal.sqlite import SQLiteStore
+
+log = logging.getLogger(__name__)
 
 FOLDER = "archive"
 MANIFEST_SCHEMA = """
@@ -145,6 +148,30 @@ def archive_before(store: SQLiteStore, before: date) -> ArchiveSummary:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     events = sum(f.last_seq - f.first_seq + 1 for f in written)
     return ArchiveSummary(written, events, checkpoint[0], bytes_before, store.size_bytes())
+
+
+def archive_old_days(store: SQLiteStore, days: int) -> ArchiveSummary | None:
+    """What a start does with `archive_after_days`: the days older than that leave, if a
+    checkpoint allows. Never a reason not to start: archiving is all or nothing per run
+    (files first, then the manifest with the deletion), so a failure leaves the journal
+    as it was, with a warning."""
+    before = datetime.now(UTC).date() - timedelta(days=days)
+    try:
+        if store.last_checkpoint() is None:
+            return None
+        summary = archive_before(store, before)
+    except (OSError, sqlite3.Error, JournalError) as exc:
+        log.warning("%s: days before %s not archived: %s", store.path, before, exc)
+        return None
+    if summary.files:
+        log.info(
+            "%s: %d events before %s archived in %d files",
+            store.path,
+            summary.events,
+            before,
+            len(summary.files),
+        )
+    return summary
 
 
 def _write_file(journal: Path, day: date, rows: list[tuple[int, int, int, bytes]]) -> ArchiveFile:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from livegate.journal.archives import (
     MANIFEST_SCHEMA,
+    archive_old_days,
     archived_kinds,
     archived_order,
     archived_records,
@@ -84,17 +85,23 @@ _SPLIT_BATCH = (
 
 class SQLiteStore:
     def __init__(
-        self, path: str | Path, synchronous: str = "FULL", read_only: bool = False
+        self,
+        path: str | Path,
+        synchronous: str = "FULL",
+        read_only: bool = False,
+        archive_after_days: int = 0,
     ) -> None:
         """`synchronous`: FULL for the gateway's journal (survives power loss);
         NORMAL survives a killed process only, enough for a simulated broker.
         `read_only`: for operator commands beside a running gateway; takes no
-        lock and can never write (see journal/lock.py)."""
+        lock and can never write (see journal/lock.py). `archive_after_days`: at
+        open, days older than this move to archive files (journal/archives.py)."""
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous={synchronous!r}: use FULL or NORMAL")
         self.path = Path(path)
         self.synchronous = synchronous
         self.read_only = read_only
+        self.archive_after_days = archive_after_days
         self._conn: sqlite3.Connection | None = None
         self._writer_lock: WriterLock | None = None
         self._mark: HighWaterMark | None = None
@@ -136,6 +143,8 @@ class SQLiteStore:
         self._conn = conn
         self._writer_lock = lock
         self._mark = HighWaterMark(self.path)
+        if self.archive_after_days:
+            archive_old_days(self, self.archive_after_days)
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -95,6 +95,9 @@ class Profile(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     journal: str = ""
     journal_password: str = ""
     lease_ttl: Seconds = 5.0  # a PostgreSQL journal's account lease (docs/deployment.md)
+    # SQLite: at each start, days older than this leave the live journal for archive files
+    # that trace and every history still read (docs/deployment.md); 0: never.
+    archive_after_days: Annotated[int, msgspec.Meta(ge=0, le=3660)] = 0
     # FIX sessions
     sender_comp_id: str = ""
     target_comp_id: str = ""
@@ -147,6 +150,11 @@ def load_profiles(path: Path) -> dict[str, Profile]:
                 )
         if profile.journal:
             _check_journal_url(path, profile)
+            if profile.archive_after_days:
+                raise ProfileError(
+                    f"{path}: profile {name!r}: archive_after_days is for the SQLite journal;"
+                    " a PostgreSQL journal is kept with the database's own tools"
+                )
         if not profile.reference and profile.environment == "live":
             raise ProfileError(f"{path}: profile {name!r}: a live profile needs its reference file")
         profiles[name] = profile

@@ -77,7 +77,9 @@ def build_store(profile: Profile, environ: dict[str, str] | None = None) -> Stor
     """SQLite in the data folder, or the profile's PostgreSQL journal under an account lease
     (its `connect` is the caller's: serve takes the lease, or waits for it as a standby)."""
     if not profile.journal:
-        return SQLiteStore(Path(profile.data_dir) / "journal.sqlite")
+        return SQLiteStore(
+            Path(profile.data_dir) / "journal.sqlite", archive_after_days=profile.archive_after_days
+        )
     try:
         from livegate.journal.lease import Lease
         from livegate.journal.postgres import PostgresStore
