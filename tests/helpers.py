@@ -21,6 +21,9 @@ from livegate.model import (
     InstrumentRegistry,
     OrderIntent,
     OrderReport,
+    OrderRequest,
+    OrderStatus,
+    Side,
     TradeReport,
 )
 
@@ -200,3 +203,44 @@ def start_and_stop(data: Path) -> None:
 
     data.mkdir(parents=True, exist_ok=True)
     asyncio.run(run())
+
+
+async def filled_orders(
+    journal: Path,
+    coids: list[str],
+    *,
+    stop: bool = True,
+    checkpoint_each: bool = False,
+    retain_hours: float = 26.0,
+    left_in_flight: str | None = None,
+) -> None:
+    """A session of limit buys, each filled, on a SQLite journal through a scripted
+    broker. `stop`: a clean stop (its checkpoint retires what finished `retain_hours`
+    ago), else a crash; `checkpoint_each`: a checkpoint after every order;
+    `left_in_flight`: one more order sent and never answered before the end."""
+    config = GatewayConfig(heartbeat_interval=None, retain_hours=retain_hours)
+    gateway, broker = scripted_gateway(SQLiteStore(journal), config)
+    await gateway.start()
+    for coid in coids:
+        await gateway.submit_order(
+            OrderRequest(symbol="AAPL", side="BUY", quantity=10, price="20", client_order_id=coid)
+        )
+        boid = "B-" + coid
+        broker.trades.append(TradeReport(D(10), D(20), coid, boid, "T" + coid, "AAPL", Side.BUY))
+        broker.status[coid] = OrderReport(OrderStatus.FILLED, coid, boid, D(10), D(20))
+        broker.push(broker.trades[-1])
+        broker.push(broker.status[coid])
+        await settle(gateway)
+        if checkpoint_each:
+            await gateway.pipeline.checkpoint(force=True)
+    if left_in_flight is not None:
+        await gateway.submit_order(
+            OrderRequest(
+                symbol="AAPL", side="BUY", quantity=1, price="20", client_order_id=left_in_flight
+            )
+        )
+    if stop:
+        await gateway.stop()
+    else:
+        await gateway.journal.close()
+        gateway.supervisor.cancel_stream()

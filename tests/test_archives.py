@@ -25,10 +25,10 @@ from livegate.cli.main import app
 from livegate.engine.config import GatewayConfig
 from livegate.engine.order_book import OrderBook
 from livegate.journal.sqlite import SQLiteStore, events_of_kinds
-from livegate.model import OrderReport, OrderRequest, OrderStatus, Side, TradeReport
+from livegate.model import OrderStatus
 from livegate.model.errors import JournalError
 
-from .helpers import INSTRUMENTS, scripted_gateway, settle
+from .helpers import INSTRUMENTS, filled_orders, scripted_gateway
 from .test_checkpoints import _state
 
 D = Decimal
@@ -36,40 +36,20 @@ DAY_NS = 86_400 * 10**9
 runner = CliRunner()
 
 
-async def _session(journal: Path, coids: list[str], crash: bool = False) -> None:
-    """One trading session of filled orders; a clean stop writes a checkpoint, a crash
-    leaves the events after the last one (taken after each order) uncovered."""
-    gateway, broker = scripted_gateway(SQLiteStore(journal), GatewayConfig(heartbeat_interval=None))
-    await gateway.start()
-    for coid in coids:
-        await gateway.submit_order(
-            OrderRequest(symbol="AAPL", side="BUY", quantity=10, price="20", client_order_id=coid)
-        )
-        boid = "B-" + coid
-        broker.trades.append(TradeReport(D(10), D(20), coid, boid, "T" + coid, "AAPL", Side.BUY))
-        broker.status[coid] = OrderReport(OrderStatus.FILLED, coid, boid, D(10), D(20))
-        broker.push(broker.trades[-1])
-        broker.push(broker.status[coid])
-        await settle(gateway)
-        await gateway.pipeline.checkpoint(force=True)
-    if crash:
-        await gateway.submit_order(
-            OrderRequest(
-                symbol="AAPL", side="BUY", quantity=1, price="20", client_order_id=coids[0] + "-x"
-            )
-        )
-        await gateway.journal.close()
-        gateway.supervisor.cancel_stream()
-    else:
-        await gateway.stop()
-
-
 def _trading_days(journal: Path, sessions: list[tuple[list[str], bool]]) -> None:
     """Sessions on consecutive past days, the last one yesterday: each session's batches
     are moved back to its day (the store stamps a batch with the time it commits)."""
     for n, (coids, crash) in enumerate(sessions):
         done = _last_seq(journal)
-        asyncio.run(_session(journal, coids, crash))
+        asyncio.run(
+            filled_orders(
+                journal,
+                coids,
+                stop=not crash,
+                checkpoint_each=True,  # so a crash leaves only what follows the last one
+                left_in_flight=coids[0] + "-x" if crash else None,
+            )
+        )
         with sqlite3.connect(journal) as conn:
             back = (len(sessions) - n) * DAY_NS
             conn.execute("UPDATE batches SET ts_ns = ts_ns - ? WHERE first_seq > ?", (back, done))

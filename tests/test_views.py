@@ -9,40 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from livegate.engine.config import GatewayConfig
 from livegate.engine.order_book import OrderBook
 from livegate.journal.sqlite import SQLiteStore
-from livegate.model import OrderReport, OrderRequest, OrderStatus, Side, TradeReport
+from livegate.model import OrderStatus
 from livegate.ops import views
 from livegate.ops.views import JournalView
 
-from .helpers import scripted_gateway, settle
+from .helpers import filled_orders
 
 D = Decimal
 RETIRE_AT_ONCE = 1e-9  # hours: finished orders leave memory at the next checkpoint (0: never)
-
-
-async def _orders(journal: Path, coids: list[str], stop: bool, retain_hours: float) -> None:
-    """Filled orders through a scripted broker; a clean stop writes a checkpoint that
-    retires what finished more than `retain_hours` ago."""
-    config = GatewayConfig(heartbeat_interval=None, retain_hours=retain_hours)
-    gateway, broker = scripted_gateway(SQLiteStore(journal), config)
-    await gateway.start()
-    for coid in coids:
-        await gateway.submit_order(
-            OrderRequest(symbol="AAPL", side="BUY", quantity=10, price="20", client_order_id=coid)
-        )
-        boid = "B-" + coid
-        broker.trades.append(TradeReport(D(10), D(20), coid, boid, "T" + coid, "AAPL", Side.BUY))
-        broker.status[coid] = OrderReport(OrderStatus.FILLED, coid, boid, D(10), D(20))
-        broker.push(broker.trades[-1])
-        broker.push(broker.status[coid])
-        await settle(gateway)
-    if stop:
-        await gateway.stop()
-    else:  # a gateway still running: its events after the checkpoint are the tail
-        await gateway.journal.close()
-        gateway.supervisor.cancel_stream()
 
 
 def _full_replay(journal: Path) -> OrderBook:
@@ -61,8 +37,8 @@ def test_a_view_reads_the_checkpoint_and_the_tail_and_holds_what_the_gateway_hol
     tmp_path: Path,
 ) -> None:
     journal = tmp_path / "journal.sqlite"
-    asyncio.run(_orders(journal, ["a0", "a1", "a2"], stop=True, retain_hours=RETIRE_AT_ONCE))
-    asyncio.run(_orders(journal, ["b0", "b1"], stop=False, retain_hours=RETIRE_AT_ONCE))
+    asyncio.run(filled_orders(journal, ["a0", "a1", "a2"], stop=True, retain_hours=RETIRE_AT_ONCE))
+    asyncio.run(filled_orders(journal, ["b0", "b1"], stop=False, retain_hours=RETIRE_AT_ONCE))
     view = JournalView(tmp_path)
     try:
         assert view.base_seq > 0  # the first stop's checkpoint
@@ -90,7 +66,7 @@ def test_a_long_running_view_moves_on_to_the_gateways_newer_checkpoint(
 ) -> None:
     journal = tmp_path / "journal.sqlite"
     asyncio.run(
-        _orders(journal, ["a0"], stop=False, retain_hours=RETIRE_AT_ONCE)
+        filled_orders(journal, ["a0"], stop=False, retain_hours=RETIRE_AT_ONCE)
     )  # no checkpoint yet
     view = JournalView(tmp_path)
     try:
@@ -98,7 +74,7 @@ def test_a_long_running_view_moves_on_to_the_gateways_newer_checkpoint(
         view.refresh()
         assert set(view.book.orders) == {"a0"}
         asyncio.run(
-            _orders(journal, ["b0"], stop=True, retain_hours=RETIRE_AT_ONCE)
+            filled_orders(journal, ["b0"], stop=True, retain_hours=RETIRE_AT_ONCE)
         )  # retires both
         monkeypatch.setattr(views, "REBASE_EVERY_S", 0.0)
         view.refresh()  # reads the tail first: the rebase waits for the view to be there
