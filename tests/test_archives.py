@@ -207,6 +207,8 @@ def test_a_missing_archive_is_named_and_a_start_from_the_checkpoint_needs_none(
     shutil.copy(journal, archived)
     wrong = runner.invoke(app, ["trace", "a0", "--dir", str(tmp_path)])
     assert wrong.exit_code == 2 and "instead: not this journal's file" in wrong.output
+    listed = runner.invoke(app, ["archive", "--dir", str(tmp_path)])
+    assert "UNREADABLE: not this journal's file" in listed.output
     (tmp_path / "elsewhere.sqlite").rename(archived)
     _book_of(journal, full=True)  # with the file back, the full replay starts
 

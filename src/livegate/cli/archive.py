@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from livegate.cli.datadir import DirOption, choose_dir, journal_of
 from livegate.cli.output import console, fail, say
+
+if TYPE_CHECKING:
+    from livegate.journal.archives import ArchiveFile
 
 
 def archive_command(
@@ -96,6 +99,20 @@ def _list(journal: Path) -> None:
         table.add_column(column, overflow="fold")
     for entry in entries:
         day = datetime.fromtimestamp(entry.first_ts_ns / 1e9, UTC).date().isoformat()
-        present = "yes" if (journal.parent / entry.file).is_file() else "MISSING"
+        present = _checked(journal, entry)
         table.add_row(day, f"{entry.first_seq}-{entry.last_seq}", entry.file, present)
     console.print(table)
+
+
+def _checked(journal: Path, entry: ArchiveFile) -> str:
+    """yes, MISSING, or what is wrong with the file: read as every reader reads it."""
+    from livegate.journal.archives import open_archive
+    from livegate.model.errors import JournalError
+
+    if not (journal.parent / entry.file).is_file():
+        return "MISSING"
+    try:
+        open_archive(journal, entry).close()
+    except JournalError as exc:
+        return f"UNREADABLE: {str(exc).rsplit(': ', 1)[-1]}"
+    return "yes"
