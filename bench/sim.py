@@ -27,10 +27,28 @@ from livegate.model.samples import demo_instruments
 from livegate.model.secret import Secret
 
 
+def _resident_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+async def _watch(samples: list[tuple[float, float]], period: float = 0.05) -> None:
+    """Every `period`: (how late the loop woke, resident MB). Lateness is a stall that a
+    heartbeat or a fill waited through; the resident size is now, not the peak."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + period
+        await asyncio.sleep(period)
+        samples.append((loop.time() - due, _resident_mb()))
+
+
 async def run(
     directory: Path, orders: int, in_flight: int, config: GatewayConfig | None = None
 ) -> dict[str, float]:
-    """`config`: the gateway's, over this bench's timing (bench/memory.py retires orders)."""
+    """`config`: the gateway's, over this bench's timing (bench/memory.py retires orders).
+
+    Besides the rate: the longest stall of the event loop, and the resident size's
+    range over the second half of the run (after warm-up), sampled every 50 ms."""
     key = f"lg_sim_{secrets.token_hex(8)}"
     sim = SimProcess(directory / "sim", key)
     sim.start()
@@ -68,9 +86,12 @@ async def run(
 
         started = time.perf_counter()
         cpu = time.process_time()
+        samples: list[tuple[float, float]] = []
+        watcher = asyncio.create_task(_watch(samples))
         await asyncio.gather(*(worker(w) for w in range(in_flight)))
         await asyncio.wait_for(done.wait(), 120)
         elapsed = time.perf_counter() - started
+        watcher.cancel()
         gateway_cpu = time.process_time() - cpu
         stats = await sim.control("stats")
         held = len(gateway.book.orders)
@@ -78,11 +99,15 @@ async def run(
     finally:
         sim.stop()
     assert stats["sent_twice"] == [] and stats["orders"] == orders
+    late_half = samples[len(samples) // 2 :]
     return {
         "orders_per_s": orders / elapsed,
         "gateway_cpu_us_per_order": gateway_cpu / orders * 1e6,
         "orders_held": held,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "max_stall_ms": max((late for late, _ in samples), default=0.0) * 1e3,
+        "rss_late_min_mb": min((rss for _, rss in late_half), default=0.0),
+        "rss_late_max_mb": max((rss for _, rss in late_half), default=0.0),
     }
 
 
