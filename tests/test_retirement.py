@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from livegate.engine import book_state
-from livegate.engine.archive import Archive, decode_retired
+from livegate.engine.archive import Archive, Bloom, BloomState, decode_retired
 from livegate.engine.config import GatewayConfig
 from livegate.engine.order_book import OrderBook
 from livegate.engine.retirement import retire
@@ -93,7 +93,7 @@ def _restart(book: OrderBook, store: MemoryStore, now_ns: int) -> OrderBook:
     store.write_checkpoint(1, state, retirement.rows())
     loaded = book_state.load(state, 1, INSTRUMENTS).book
     loaded.archive = loaded.archive or Archive()
-    loaded.archive.connect(store.retired_order, store.retired_ids)
+    loaded.archive.connect(store.retired_order)
     return loaded
 
 
@@ -125,7 +125,7 @@ def test_retiring_at_checkpoints_keeps_exactly_the_state_of_a_book_that_never_di
     store = MemoryStore()
     book = OrderBook(INSTRUMENTS)
     book.archive = Archive()
-    book.archive.connect(store.retired_order, store.retired_ids)
+    book.archive.connect(store.retired_order)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(events)), min_size=1, max_size=4)))
     position = 0
     for cut in [*cuts, len(events)]:
@@ -233,7 +233,7 @@ def test_the_archive_filter_grows_and_never_forgets(rounds: int) -> None:
     store = MemoryStore()
     archive = Archive()
     archive.bloom = type(archive.bloom)(capacity=8)
-    archive.connect(store.retired_order, store.retired_ids)
+    archive.connect(store.retired_order)
     book = OrderBook(INSTRUMENTS)
     book.archive = archive
     ids = []
@@ -246,9 +246,27 @@ def test_the_archive_filter_grows_and_never_forgets(rounds: int) -> None:
             book.orders[coid] = order
         retirement = retire(book, 100, 1)
         store.write_checkpoint(r + 1, b"{}", retirement.rows())
-    assert book.archive.bloom.capacity > 8
+    assert book.archive.bloom.capacity > 8 and book.archive.full  # it grew by layers
     assert all(book.lookup(coid) is not None for coid in ids)
     assert book.lookup("never") is None
+    # A restart from the checkpoint's filter still finds every retired id.
+    restarted = OrderBook(INSTRUMENTS)
+    saved = msgspec.json.encode(book.archive.state())
+    restarted.archive = Archive.of(msgspec.json.decode(saved, type=BloomState))
+    restarted.archive.connect(store.retired_order)
+    assert len(restarted.archive.full) == len(book.archive.full)
+    assert all(restarted.lookup(coid) is not None for coid in ids)
+    assert restarted.lookup("never") is None
+
+
+def test_a_checkpoint_filter_of_one_layer_still_reads() -> None:
+    """Checkpoints written before the filter had layers carry no `full` field."""
+    bloom = Bloom(capacity=8)
+    bloom.add("c:o1")
+    old = msgspec.json.encode([bloom.capacity, bloom.count, bytes(bloom.bits), []])
+    archive = Archive.of(msgspec.json.decode(old, type=BloomState))
+    assert archive.full == [] and not archive.empty
+    assert archive.may_hold("c:o1") and not archive.may_hold("c:o2")
 
 
 # -- what the day's caps and reconciliation see of orders out of memory ---------------
@@ -317,14 +335,15 @@ def test_orders_out_of_memory_still_count_for_the_day_and_reconcile(tmp_path: Pa
     asyncio.run(_capped_day(tmp_path))
 
 
-def test_the_sqlite_archive_lists_every_retired_id_past_its_page_size(tmp_path: Path) -> None:
+def test_the_sqlite_archive_finds_a_retired_order_by_either_id(tmp_path: Path) -> None:
     from livegate.journal.store import Retired
 
     store = SQLiteStore(tmp_path / "journal.sqlite")
     store.open()
-    rows = [Retired(f"c{n:06d}", f"b{n}" if n % 2 else None, b"{}") for n in range(25_001)]
+    rows = [Retired(f"c{n:06d}", f"b{n}" if n % 2 else None, b"%d" % n) for n in range(25_001)]
     store.write_checkpoint(0, b"{}", rows)
-    ids = list(store.retired_ids())
-    assert len(ids) == len(set(ids)) == 25_001 + 12_500
-    assert store.retired_order(None, "b24999") == b"{}" and store.retired_order("c000000", None)
+    assert store.retired_order(None, "b24999") == b"24999"
+    assert store.retired_order("c000000", None) == b"0"
+    assert store.retired_order("c000002", "b3") == b"2"  # the client id is asked first
+    assert store.retired_order(None, "b2") is None and store.retired_order("c025001", None) is None
     store.close()

@@ -153,7 +153,7 @@ class OrderBook(FillAccounting, DiffRecords, HeldReports):
         """The order by client id, from memory or the archive, changing nothing."""
         order = self.orders.get(client_order_id)
         archive = self.archive
-        if order is None and archive is not None and archive.bloom.count:  # (every new id)
+        if order is None and archive is not None and not archive.empty:  # (every new id)
             retired = archive.find(client_order_id, None)
             order = retired.order if retired is not None else None
         return order
@@ -358,7 +358,7 @@ class OrderBook(FillAccounting, DiffRecords, HeldReports):
             owner is None
             and boid
             and archive is not None
-            and archive.bloom.count
+            and not archive.empty
             and self.find(None, boid)
         ):
             owner = self.by_broker_id.get(boid)  # a retired order's id: back in memory

@@ -70,7 +70,7 @@ class Pipeline:
         )
         book = self.book = loaded.book
         book.archive = book.archive or Archive()
-        book.archive.connect(journal.store.retired_order, journal.store.retired_ids)
+        book.archive.connect(journal.store.retired_order)
         replayed = 0
         for _, event in journal.replay(loaded.seq):
             book.apply(event)

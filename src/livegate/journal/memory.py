@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 
-from livegate.journal.store import Batch, Record, Retired, retired_keys, split_batch
+from livegate.journal.store import Batch, Record, Retired, split_batch
 
 
 class MemoryStore:
@@ -84,9 +84,6 @@ class MemoryStore:
 
     def last_checkpoint(self) -> tuple[int, bytes] | None:
         return self.checkpoint
-
-    def retired_ids(self) -> Iterator[str]:
-        return retired_keys([(r.client_order_id, r.broker_order_id) for r in self.retired.values()])
 
     def close(self) -> None:
         return None

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from livegate.journal.lease import Lease, LeaseLostError
-from livegate.journal.store import Batch, Record, Retired, retired_keys, retired_lookup, split_batch
+from livegate.journal.store import Batch, Record, Retired, retired_lookup, split_batch
 from livegate.model.errors import JournalError
 
 SCHEMA = """
@@ -208,14 +208,6 @@ class PostgresStore:
 
         with self._lock:
             return retired_lookup(fetch, client_order_id, broker_order_id)
-
-    def retired_ids(self) -> Iterator[str]:
-        with self._lock:
-            rows = self.conn.execute(
-                "SELECT client_order_id, broker_order_id FROM livegate_retired WHERE account = %s",
-                (self.account,),
-            ).fetchall()
-        return retired_keys(rows)
 
     def close(self) -> None:
         with self._lock:

@@ -27,7 +27,7 @@ from livegate.journal.archives import (
 from livegate.journal.continuity import HighWaterMark, check_continuity, refuse_empty_file
 from livegate.journal.journal import decode_event
 from livegate.journal.lock import WriterLock
-from livegate.journal.store import Batch, Record, Retired, retired_keys, retired_lookup
+from livegate.journal.store import Batch, Record, Retired, retired_lookup
 from livegate.model.errors import JournalError
 from livegate.model.events import JournalEvent
 
@@ -233,21 +233,6 @@ class SQLiteStore:
 
         with self._lock:
             return retired_lookup(fetch, client_order_id, broker_order_id)
-
-    def retired_ids(self) -> Iterator[str]:
-        """In pages: the filter grows from millions of rows, which need not all be held."""
-        after = ""
-        while True:
-            with self._lock:
-                rows = self.conn.execute(
-                    "SELECT client_order_id, broker_order_id FROM retired"
-                    " WHERE client_order_id > ? ORDER BY client_order_id LIMIT 10000",
-                    (after,),
-                ).fetchall()
-            if not rows:
-                return
-            yield from retired_keys(rows)
-            after = rows[-1][0]
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())

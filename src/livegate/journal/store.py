@@ -8,7 +8,7 @@ the engine changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
 import msgspec
@@ -78,9 +78,6 @@ class Store(Protocol):
     ) -> bytes | None:
         """A retired order's row: by client id, else by broker id; None when neither."""
 
-    def retired_ids(self) -> Iterator[str]:
-        """Every retired order's ids, as "c:" + client id and "b:" + broker id."""
-
     def close(self) -> None: ...
 
 
@@ -95,14 +92,6 @@ def retired_lookup(
     if row is None and broker_order_id:
         row = fetch("broker_order_id", broker_order_id)
     return row
-
-
-def retired_keys(rows: Iterable[tuple[str, str | None]]) -> Iterator[str]:
-    """The archive filter's keys (engine/archive.py) of (client id, broker id) rows."""
-    for client_order_id, broker_order_id in rows:
-        yield "c:" + client_order_id
-        if broker_order_id:
-            yield "b:" + broker_order_id
 
 
 _raw_events = msgspec.json.Decoder(list[msgspec.Raw])
