@@ -63,7 +63,7 @@ def build(path: Path, events: int, per_day: int, batch: int = 0) -> None:
     journal.open()
     book = OrderBook()
     book.archive = Archive()
-    book.archive.connect(store.retired_order, store.retired_ids)
+    book.archive.connect(store.retired_order)
     orders = events // 4
     for day, first in enumerate(range(0, orders, per_day)):
         day_start = START_NS + day * DAY_NS
@@ -88,7 +88,7 @@ def stop_checkpoint(path: Path, book: OrderBook, now_ns: int) -> None:
     store = SQLiteStore(path, synchronous="NORMAL")
     store.open()
     book.archive = book.archive or Archive()
-    book.archive.connect(store.retired_order, store.retired_ids)
+    book.archive.connect(store.retired_order)
     retirement = retire(book, now_ns, RETAIN_NS)
     state = book_state.encode(book_state.capture(book, store.last_seq()))
     store.write_checkpoint(store.last_seq(), state, retirement.rows())
