@@ -4,10 +4,12 @@ book a full replay builds, for random histories with restarts in between."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +18,7 @@ from livegate.engine.config import GatewayConfig
 from livegate.engine.order_book import OrderBook
 from livegate.journal.memory import MemoryStore
 from livegate.journal.sqlite import SQLiteStore
+from livegate.journal.store import Retired
 from livegate.model import BrokerReport, OrderReport, OrderRequest, OrderStatus, Side, TradeReport
 from livegate.model.account import AccountSnapshot, Position
 from livegate.model.enums import TradingState
@@ -167,6 +170,49 @@ def test_a_restarted_gateway_has_exactly_the_state_of_a_full_replay(
 ) -> None:
     orders = [(f"c{n}", restart) for n, restart in enumerate(restarts)]
     asyncio.run(_day(MemoryStore(), orders, every))
+
+
+async def _checkpoints_between_rounds(every: int, failing: bool) -> tuple[list[int], int]:
+    """Orders with the resolver's round an hour away: the seqs checkpoints were tried at."""
+    store = MemoryStore()
+    tried: list[int] = []
+    write = store.write_checkpoint
+
+    def counted(seq: int, payload: bytes, rows: Sequence[Retired] = ()) -> bool:
+        tried.append(seq)
+        if failing:
+            raise OSError("disk full")
+        return write(seq, payload, rows)
+
+    store.write_checkpoint = counted  # type: ignore[method-assign]
+    config = GatewayConfig(checkpoint_every=every, heartbeat_interval=None, resolve_interval=3600)
+    gateway, broker = scripted_gateway(store, config)
+    await gateway.start()
+    for n in range(20):
+        coid = f"c{n}"
+        await gateway.submit_order(
+            OrderRequest(symbol="AAPL", side="BUY", quantity=10, price="20", client_order_id=coid)
+        )
+        broker.push(TradeReport(D(10), D(20), coid, "B-" + coid, f"T{n}", "AAPL", Side.BUY))
+        broker.push(OrderReport(OrderStatus.FILLED, coid, "B-" + coid, cum_qty=D(10)))
+        await settle(gateway)
+    last = gateway.journal.last_seq
+    tried_before_stop = list(tried)
+    await gateway.stop()
+    return tried_before_stop, last
+
+
+@pytest.mark.parametrize("failing", [False, True])
+def test_checkpoints_follow_the_event_count_not_the_resolver_round(failing: bool) -> None:
+    """A checkpoint is due once `checkpoint_every` events passed, whether or not a round
+    comes (a retiring one pauses the loop in proportion to what it covers); one that
+    could not be written is tried again that many events later, not at every batch."""
+    every = 8
+    tried, last = asyncio.run(_checkpoints_between_rounds(every, failing))
+    assert len(tried) >= last // (2 * every), (tried, last)
+    gaps = [b - a for a, b in zip([0, *tried], tried, strict=False)]
+    assert all(every <= gap < 2 * every for gap in gaps), gaps
+    assert last - tried[-1] < 2 * every
 
 
 def test_a_stop_writes_a_checkpoint_and_a_start_replays_only_what_follows(tmp_path: Path) -> None:

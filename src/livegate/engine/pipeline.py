@@ -53,6 +53,8 @@ class Pipeline:
         self._inbox: deque[tuple[asyncio.Future[None], JournalEvent, int]] = deque()
         self._last_batch: asyncio.Future[None] | None = None
         self._drain_soon = False  # a drain is scheduled for the loop's next turn
+        self._checkpoint_soon = False  # `checkpoint_every` passed: one is scheduled
+        self._checkpoint_tried = 0  # the seq of the latest checkpoint tried, written or not
         self._anomalies: list[Anomaly] = []  # found while applying, journaled together
         self._acknowledged: set[str] = set()  # for the round-trip metric only
         self._counted_rejects: set[str] = set()
@@ -92,19 +94,36 @@ class Pipeline:
         whatever is still in flight after it, so a busy gateway checkpoints too.
         """
         journal = self.parts.journal
-        every = self.parts.config.checkpoint_every
-        if not journal.writable or not (force or every):
+        if not force:
+            return self._checkpoint_if_due()
+        if not journal.writable:
             return None
-        if not force and journal.last_seq - self.checkpoint_seq < every:
-            return None
-        if force:  # a stop or the day's end: wait for what is in flight, if it comes
-            for _ in range(5):
-                await self.settle()
-                if not self._inbox and journal.idle:
-                    break
+        for _ in range(5):  # a stop or the day's end: wait for what is in flight, if it comes
+            await self.settle()
+            if not self._inbox and journal.idle:
+                break
         seq = self._applied_seq()
         if seq <= self.checkpoint_seq:
             return None
+        return self._checkpoint_now(seq)
+
+    def _checkpoint_if_due(self) -> int | None:
+        """Checkpoint if `checkpoint_every` events passed since the latest one tried.
+
+        Called from the drain that crosses the mark, not only from the resolver's
+        round: a retiring checkpoint pauses the loop in proportion to what leaves,
+        and at thousands of orders a second a round's worth was half a second. A
+        write that failed is tried again `checkpoint_every` events later, not at
+        every drain."""
+        self._checkpoint_soon = False
+        journal, every = self.parts.journal, self.parts.config.checkpoint_every
+        since = max(self.checkpoint_seq, self._checkpoint_tried)
+        if not every or not journal.writable or journal.last_seq - since < every:
+            return None
+        seq = self._applied_seq()
+        if seq <= since:
+            return None
+        self._checkpoint_tried = seq
         return self._checkpoint_now(seq)
 
     def _applied_seq(self) -> int:
@@ -212,6 +231,15 @@ class Pipeline:
                 metrics.report_handling.observe(self._real_ns_since(event.received_ns))
         if self._anomalies:
             self._note_anomalies()
+        every = self.parts.config.checkpoint_every
+        if (
+            every
+            and not self._checkpoint_soon
+            and self.parts.journal.last_seq - self.checkpoint_seq >= every
+            and checked is not None  # (in a loop's callback: a batch became durable)
+        ):
+            self._checkpoint_soon = True
+            checked.get_loop().call_soon(self._checkpoint_if_due)
 
     def _real_ns_since(self, clock_ns: int) -> int:
         """Wall nanoseconds since a journal stamp: latencies stay real under a fast clock."""
