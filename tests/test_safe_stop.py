@@ -143,7 +143,8 @@ def test_safe_stop_during_a_broker_outage_sends_the_cancels_once_it_is_back(
             reports = journal_events(gateway, SafeStopReport)
             assert await until(lambda: any(r.complete for r in journal_events(
                 gateway, SafeStopReport)), 5), reports  # fmt: skip
-            assert gateway.book.release.safe_stop is None
+            # The book applies the report once durable, a loop turn after the store has it.
+            assert await until(lambda: gateway.book.release.safe_stop is None, 5)
 
     asyncio.run(run())
 
