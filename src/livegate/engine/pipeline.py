@@ -235,8 +235,9 @@ class Pipeline:
         if (
             every
             and not self._checkpoint_soon
-            and self.parts.journal.last_seq - self.checkpoint_seq >= every
             and checked is not None  # (in a loop's callback: a batch became durable)
+            and self.parts.journal.last_seq - max(self.checkpoint_seq, self._checkpoint_tried)
+            >= every
         ):
             self._checkpoint_soon = True
             checked.get_loop().call_soon(self._checkpoint_if_due)
