@@ -246,7 +246,7 @@ def test_the_archive_filter_grows_and_never_forgets(rounds: int) -> None:
             book.orders[coid] = order
         retirement = retire(book, 100, 1)
         store.write_checkpoint(r + 1, b"{}", retirement.rows())
-    assert book.archive.bloom.capacity > 8 and book.archive.full  # it grew by layers
+    assert book.archive.bloom.capacity > 8 and book.archive.filled  # it grew by layers
     assert all(book.lookup(coid) is not None for coid in ids)
     assert book.lookup("never") is None
     # A restart from the checkpoint's filter still finds every retired id.
@@ -254,18 +254,18 @@ def test_the_archive_filter_grows_and_never_forgets(rounds: int) -> None:
     saved = msgspec.json.encode(book.archive.state())
     restarted.archive = Archive.of(msgspec.json.decode(saved, type=BloomState))
     restarted.archive.connect(store.retired_order)
-    assert len(restarted.archive.full) == len(book.archive.full)
+    assert len(restarted.archive.filled) == len(book.archive.filled)
     assert all(restarted.lookup(coid) is not None for coid in ids)
     assert restarted.lookup("never") is None
 
 
 def test_a_checkpoint_filter_of_one_layer_still_reads() -> None:
-    """Checkpoints written before the filter had layers carry no `full` field."""
+    """Checkpoints written before the filter had layers carry no `filled` field."""
     bloom = Bloom(capacity=8)
     bloom.add("c:o1")
     old = msgspec.json.encode([bloom.capacity, bloom.count, bytes(bloom.bits), []])
     archive = Archive.of(msgspec.json.decode(old, type=BloomState))
-    assert archive.full == [] and not archive.empty
+    assert archive.filled == [] and not archive.empty
     assert archive.may_hold("c:o1") and not archive.may_hold("c:o2")
 
 

@@ -116,7 +116,7 @@ class BloomState(msgspec.Struct, array_like=True):
     # caps count them after a restart, in whatever time zone its day is.
     usage: list[tuple[int, int, Decimal]] = msgspec.field(default_factory=list)
     # Layers filled before this one, oldest first: (capacity, count, bits) each.
-    full: list[tuple[int, int, bytes]] = msgspec.field(default_factory=list)
+    filled: list[tuple[int, int, bytes]] = msgspec.field(default_factory=list)
 
 
 class Usage(msgspec.Struct, array_like=True):
@@ -136,7 +136,7 @@ class Archive:
     retired id instead stalled the event loop for seconds (3 s at half a million
     orders, growing with history); a layer costs nothing to start, and each kept
     layer adds at most its 1% of false "maybe" (a point query in the store), with
-    about ten layers at a billion ids.
+    eight layers at a billion ids.
 
     `connect` gives it the store's `retired_order(client_id, broker_id)`; until
     then it answers no for every id.
@@ -146,10 +146,10 @@ class Archive:
         self,
         bloom: Bloom | None = None,
         usage: dict[int, Usage] | None = None,
-        full: list[Bloom] | None = None,
+        filled: list[Bloom] | None = None,
     ) -> None:
         self.bloom = bloom or Bloom()
-        self.full = full or []  # the layers filled before `bloom`, oldest first
+        self.filled = filled or []  # the layers filled before `bloom`, oldest first
         self.usage = usage if usage is not None else {}
         self._lookup: Callable[[str | None, str | None], bytes | None] | None = None
 
@@ -159,10 +159,10 @@ class Archive:
     @property
     def empty(self) -> bool:
         """Nothing was ever retired: every lookup would say no (checked for every new id)."""
-        return not self.bloom.count and not self.full
+        return not self.bloom.count and not self.filled
 
     def may_hold(self, key: str) -> bool:
-        return key in self.bloom or any(key in layer for layer in self.full)
+        return key in self.bloom or any(key in layer for layer in self.filled)
 
     def find(self, client_order_id: str | None, broker_order_id: str | None) -> RetiredOrder | None:
         if self._lookup is None:
@@ -179,7 +179,7 @@ class Archive:
         """Ids of orders just retired (their rows are being written with the checkpoint)."""
         for r in retired:
             if self.bloom.full:
-                self.full.append(self.bloom)
+                self.filled.append(self.bloom)
                 self.bloom = Bloom(self.bloom.capacity * 4)
             self.bloom.add("c:" + r.order.client_order_id)
             if r.order.broker_order_id:
@@ -200,13 +200,13 @@ class Archive:
 
     def state(self) -> BloomState:
         bloom = self.bloom
-        full = [(layer.capacity, layer.count, bytes(layer.bits)) for layer in self.full]
-        return BloomState(bloom.capacity, bloom.count, bytes(bloom.bits), self.usage_rows(), full)
+        filled = [(layer.capacity, layer.count, bytes(layer.bits)) for layer in self.filled]
+        return BloomState(bloom.capacity, bloom.count, bytes(bloom.bits), self.usage_rows(), filled)
 
     @classmethod
     def of(cls, state: BloomState | None) -> Archive:
         if state is None:
             return cls()
         usage = {start: Usage(orders, traded) for start, orders, traded in state.usage}
-        full = [Bloom(capacity, bits, count) for capacity, count, bits in state.full]
-        return cls(Bloom(state.capacity, state.bits, state.count), usage, full)
+        filled = [Bloom(capacity, bits, count) for capacity, count, bits in state.filled]
+        return cls(Bloom(state.capacity, state.bits, state.count), usage, filled)

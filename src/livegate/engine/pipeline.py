@@ -116,15 +116,18 @@ class Pipeline:
         write that failed is tried again `checkpoint_every` events later, not at
         every drain."""
         self._checkpoint_soon = False
-        journal, every = self.parts.journal, self.parts.config.checkpoint_every
-        since = max(self.checkpoint_seq, self._checkpoint_tried)
-        if not every or not journal.writable or journal.last_seq - since < every:
+        if not self._checkpoint_due() or not self.parts.journal.writable:
             return None
         seq = self._applied_seq()
-        if seq <= since:
+        if seq <= max(self.checkpoint_seq, self._checkpoint_tried):
             return None
         self._checkpoint_tried = seq
         return self._checkpoint_now(seq)
+
+    def _checkpoint_due(self) -> bool:
+        every = self.parts.config.checkpoint_every
+        since = max(self.checkpoint_seq, self._checkpoint_tried)
+        return bool(every) and self.parts.journal.last_seq - since >= every
 
     def _applied_seq(self) -> int:
         """The journal position the book is at: every event up to it applied (so durable),
@@ -231,14 +234,8 @@ class Pipeline:
                 metrics.report_handling.observe(self._real_ns_since(event.received_ns))
         if self._anomalies:
             self._note_anomalies()
-        every = self.parts.config.checkpoint_every
-        if (
-            every
-            and not self._checkpoint_soon
-            and checked is not None  # (in a loop's callback: a batch became durable)
-            and self.parts.journal.last_seq - max(self.checkpoint_seq, self._checkpoint_tried)
-            >= every
-        ):
+        # (`checked`: a batch became durable, so this runs in a loop's callback.)
+        if checked is not None and not self._checkpoint_soon and self._checkpoint_due():
             self._checkpoint_soon = True
             checked.get_loop().call_soon(self._checkpoint_if_due)
 
